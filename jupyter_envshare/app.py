@@ -1,0 +1,60 @@
+"""The server extension: wires discovery into the server and keeps it warm in the background."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import PeriodicCallback
+
+from .config import EnvShare, envshare_settings
+from .discovery import EnvDiscovery, discovery_for
+from .kernelspecs import EnvShareKernelSpecManager
+
+
+class EnvShareApp(ExtensionApp):
+    """jupyter_envshare's server extension."""
+
+    name = "jupyter_envshare"
+    load_other_extensions = True
+
+    def initialize_settings(self) -> None:
+        """Share one discovery engine through the tornado settings and check the kernelspec manager."""
+        settings: EnvShare = envshare_settings(self.serverapp)
+        discovery = discovery_for(settings.discovery_config())
+        self.settings.update({"envshare_config": settings, "envshare_discovery": discovery})
+        assert self.serverapp is not None
+        ksm = self.serverapp.kernel_spec_manager
+        if not isinstance(ksm, EnvShareKernelSpecManager):
+            self.log.warning(
+                "[envshare] ServerApp.kernel_spec_manager_class is %s, so shared environments are "
+                "not listed as kernels. Set it to "
+                "jupyter_envshare.kernelspecs.EnvShareKernelSpecManager.",
+                type(ksm).__name__,
+            )
+        snap = discovery.snapshot(force=True)
+        usable = sum(1 for e in snap.envs if e.usable)
+        broken = [e.name for e in snap.envs if e.allowed and not e.usable]
+        self.log.info(
+            "[envshare] %d shared environments with %d kernels%s",
+            usable,
+            len(snap.kernels),
+            f"; unusable: {', '.join(broken)}" if broken else "",
+        )
+        self._refresher: PeriodicCallback | None = None
+        if settings.refresh_interval > 0:
+            self._refresher = PeriodicCallback(
+                lambda: _refresh_in_thread(discovery), settings.refresh_interval * 1000
+            )
+            self._refresher.start()
+
+    async def stop_extension(self) -> None:
+        """Stop the background refresh."""
+        if getattr(self, "_refresher", None) is not None:
+            self._refresher.stop()  # type: ignore[union-attr]
+
+
+def _refresh_in_thread(discovery: EnvDiscovery) -> Any:
+    # A network filesystem may answer slowly: keep the stat calls off the event loop.
+    return asyncio.get_running_loop().run_in_executor(None, lambda: discovery.snapshot(force=True))

@@ -1,0 +1,177 @@
+"""The one configuration surface admins set (``c.EnvShare.*``), shared by the server, CLI and provisioner."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_config_path, jupyter_runtime_dir
+from traitlets import Bool, Dict, Float, List, Unicode, default
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+from .discovery import DiscoveryConfig
+
+# The config files the server reads; the CLI and a provisioner started without a server (nbclient,
+# papermill) read the same ones so admins configure exactly once.
+CONFIG_BASENAMES = ("jupyter_config", "jupyter_server_config")
+
+
+class EnvShare(Configurable):
+    """Settings for the shared conda environments this server exposes as kernels."""
+
+    env_roots = List(
+        Unicode(),
+        default_value=[],
+        help="""Directories whose children are shared environments, e.g.
+        /nfs/cpkgs/anaconda3_linux/envs or /nfs/cpkgs/current/envs. Symlinks in these paths
+        (a `current` link swapped during a migration) are resolved again at every listing.""",
+    ).tag(config=True)
+
+    env_prefixes = List(
+        Unicode(),
+        default_value=[],
+        help="Explicit environment prefixes to expose, in addition to the children of env_roots.",
+    ).tag(config=True)
+
+    catalog = Unicode(
+        None,
+        allow_none=True,
+        help="""Optional YAML file listing environments (name, prefix, display_name, description,
+        owner, contact, allowed_groups, spec/lock locations). Entries without a prefix annotate
+        environments found under env_roots by name.""",
+    ).tag(config=True)
+
+    allowed_envs = List(
+        Unicode(),
+        default_value=["*"],
+        help="Glob patterns on environment names; only matching environments are exposed.",
+    ).tag(config=True)
+
+    denied_envs = List(
+        Unicode(),
+        default_value=[],
+        help="Glob patterns on environment names that are never exposed, even if allowed.",
+    ).tag(config=True)
+
+    name_format = Unicode(
+        "conda-env-{env}-{kernel}",
+        help="""Kernel name format. Fields: {env} (environment name), {kernel} (kernel directory
+        name with nb_conda_kernels' short forms: python2/python3 -> py, ir -> r), {raw_kernel}
+        (the directory name as is), {language}. The default keeps nb_conda_kernels' names so
+        notebooks saved under it open unchanged. Unsafe characters are replaced by '_'.""",
+    ).tag(config=True)
+
+    display_name_format = Unicode(
+        "{display_name} [shared: {env}]",
+        help="Kernel display name format. Fields: {display_name} (from kernel.json), {env}, {language}.",
+    ).tag(config=True)
+
+    revalidate_interval = Float(
+        0.0,
+        help="""Seconds during which a kernel listing is served without checking the disk. 0 (the
+        default) checks a handful of mtimes on every listing, so changes show at once; a few seconds
+        suits slow network filesystems.""",
+    ).tag(config=True)
+
+    refresh_interval = Float(
+        60.0,
+        help="Seconds between background refreshes of the environment list in the server (0: off).",
+    ).tag(config=True)
+
+    no_user_site = Bool(
+        True,
+        help="Set PYTHONNOUSERSITE=1 in shared kernels so ~/.local cannot shadow shared packages.",
+    ).tag(config=True)
+
+    pkgs_dirs = Unicode(
+        "{home}/.cache/envshare/conda-pkgs",
+        help="""Per-user conda package cache given to kernels as CONDA_PKGS_DIRS, so users never
+        contend for the shared cache. Fields: {user}, {home}, {env}. Empty: leave unset.""",
+    ).tag(config=True)
+
+    activation_timeout = Float(
+        30.0,
+        help="Seconds an environment's activate.d scripts may take before activation gives up on them.",
+    ).tag(config=True)
+
+    extra_kernel_env = Dict(
+        default_value={},
+        help="Extra environment variables set in every shared kernel (after activation).",
+    ).tag(config=True)
+
+    spool_dir = Unicode(
+        help="Directory of the per-user event spool (kernel launches, guard events).",
+    ).tag(config=True)
+
+    @default("spool_dir")
+    def _spool_dir_default(self) -> str:
+        return str(Path(jupyter_runtime_dir()) / "envshare")
+
+    def discovery_config(self) -> DiscoveryConfig:
+        """The immutable subset of settings that discovery depends on."""
+        return DiscoveryConfig(
+            env_roots=tuple(self.env_roots),
+            env_prefixes=tuple(self.env_prefixes),
+            catalog=self.catalog or None,
+            allowed_envs=tuple(self.allowed_envs),
+            denied_envs=tuple(self.denied_envs),
+            name_format=self.name_format,
+            display_name_format=self.display_name_format,
+            revalidate_interval=self.revalidate_interval,
+            user_groups=current_user_groups(),
+        )
+
+
+def current_user() -> str:
+    """The person this process serves: the hub user when spawned by JupyterHub, else the Unix user."""
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+def current_user_groups() -> frozenset[str]:
+    """Names of the Unix groups of this process (for catalog ``allowed_groups``)."""
+    import grp
+
+    names: set[str] = set()
+    for gid in {os.getgid(), *os.getgroups()}:
+        try:
+            names.add(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            names.add(str(gid))
+    return frozenset(names)
+
+
+def load_config_files(paths: list[str] | None = None) -> Config:
+    """Merge the Jupyter config files the server reads, lowest priority first."""
+    merged = Config()
+    for directory in reversed(paths if paths is not None else jupyter_config_path()):
+        for base in CONFIG_BASENAMES:
+            dropins = Path(directory) / f"{base}.d"
+            if dropins.is_dir():
+                for item in sorted(dropins.glob("*.json")):
+                    merged.merge(_load_one(JSONFileConfigLoader, item))
+            for suffix, loader in ((".json", JSONFileConfigLoader), (".py", PyFileConfigLoader)):
+                path = Path(directory) / f"{base}{suffix}"
+                if path.is_file():
+                    merged.merge(_load_one(loader, path))
+    return merged
+
+
+def _load_one(loader: Any, path: Path) -> Config:
+    try:
+        config: Config = loader(path.name, path=str(path.parent)).load_config()
+    except Exception as err:  # a broken admin file must not break kernels; the server reports it too
+        import logging
+
+        logging.getLogger("jupyter_envshare").warning("Ignoring config file %s: %s", path, err)
+        return Config()
+    return config
+
+
+def envshare_settings(parent: Configurable | None = None) -> EnvShare:
+    """The EnvShare settings for a component: its parent's config when it has one, else the files."""
+    if parent is not None and "EnvShare" in parent.config:
+        return EnvShare(parent=parent)
+    return EnvShare(config=load_config_files())

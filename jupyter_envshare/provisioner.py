@@ -1,0 +1,96 @@
+"""The ``envshare-provisioner``: launches shared-environment kernels activated, isolated and recorded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from traitlets import Unicode
+
+from .activation import ActivationCache, IsolationSettings, apply_isolation
+from .config import EnvShare, current_user, envshare_settings
+from .discovery import EnvUnavailable, discovery_for, load_kernel_json
+from .spool import append_event, make_event
+
+FALLBACK_ARGV = [sys.executable, "-m", "jupyter_envshare.fallback", "-f", "{connection_file}"]
+
+_ACTIVATION: dict[str, ActivationCache] = {}
+
+
+def activation_cache(settings: EnvShare) -> ActivationCache:
+    """The process-wide activation cache for a spool/runtime location."""
+    cache = _ACTIVATION.get(settings.spool_dir)
+    if cache is None:
+        cache = _ACTIVATION[settings.spool_dir] = ActivationCache(
+            settings.spool_dir, settings.activation_timeout
+        )
+    cache.timeout = settings.activation_timeout
+    return cache
+
+
+class EnvShareProvisioner(LocalProvisioner):
+    """A LocalProvisioner that activates the shared environment without a shell.
+
+    Each launch resolves the environment again (a swapped ``current`` link or a removed environment
+    takes effect at once), re-reads the kernel's argv from its resource dir, and, when the
+    environment cannot be used, starts a fallback kernel that tells the notebook why.
+    """
+
+    env = Unicode("", help="Name of the shared environment (set by the kernelspec).").tag(config=True)
+    kernel = Unicode("", help="Kernel directory name inside the environment.").tag(config=True)
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        """Point the kernelspec at the environment as it is now and build its activated env."""
+        settings = envshare_settings(self.parent)
+        base_env: dict[str, str] = dict(kwargs.pop("env", None) or os.environ)
+        try:
+            shared, entry = discovery_for(settings.discovery_config()).resolve(self.env, self.kernel or None)
+            spec, problem = load_kernel_json(str(Path(entry.resource_dir, "kernel.json")))
+            if spec is None:
+                raise EnvUnavailable(self.env, f"Its kernel cannot be started: {problem}")
+        except EnvUnavailable as err:
+            self.log.warning("[envshare] starting fallback kernel: %s", err.message)
+            self.kernel_spec.argv = list(FALLBACK_ARGV)
+            base_env["ENVSHARE_FALLBACK_MESSAGE"] = err.message
+            self._record(settings, "launch-failed", reason=err.message)
+            kwargs["env"] = base_env
+            return await super().pre_launch(**kwargs)
+
+        argv = list(spec["argv"])
+        env, warnings = await activation_cache(settings).activate(shared.prefix, shared.name, base_env)
+        apply_isolation(
+            env,
+            shared.name,
+            IsolationSettings(
+                no_user_site=settings.no_user_site,
+                pkgs_dirs=settings.pkgs_dirs,
+                user=current_user(),
+                home=str(Path.home()),
+                extra_env=settings.extra_kernel_env,
+            ),
+        )
+        env["ENVSHARE_ENV"] = shared.name
+        env["ENVSHARE_PREFIX"] = shared.prefix
+        env["ENVSHARE_SPOOL"] = settings.spool_dir
+        if not Path(argv[0]).is_absolute():
+            # A bare `python` must be the environment's, not the server's (jupyter_client would
+            # otherwise substitute its own sys.executable).
+            argv[0] = shutil.which(argv[0], path=env["PATH"]) or argv[0]
+        self.kernel_spec.argv = argv
+        self.kernel_spec.env = dict(spec.get("env") or {})
+        for warning in warnings:
+            self.log.warning("[envshare] %s: %s", shared.name, warning)
+        self._record(settings, "launch", prefix=shared.prefix)
+        kwargs["env"] = env
+        return await super().pre_launch(**kwargs)
+
+    def _record(self, settings: EnvShare, kind: str, **fields: Any) -> None:
+        event = make_event(kind, current_user(), env=self.env, kernel=self.kernel, **fields)
+        try:
+            append_event(settings.spool_dir, event)
+        except OSError as err:  # usage accounting must never stop a kernel
+            self.log.warning("[envshare] cannot record %s event: %s", kind, err)

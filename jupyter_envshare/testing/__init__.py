@@ -1,0 +1,1 @@
+"""Helpers that build real shared conda installations for tests and the demo."""
