@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jupyter envshare`` / ``jupyter-envshare``."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Problems are part of each command's output; the library's log lines would only repeat them.
+    logging.getLogger("jupyter_envshare").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
     except (OSError, ValueError) as err:

@@ -108,7 +108,8 @@ class Snapshot:
 @dataclass(frozen=True)
 class _Candidate:
     wanted_name: str
-    path: str
+    path: str  # as configured (through `current`): what admins and users recognise
+    location: str  # where it is read from now: the resolved root's child, or a symlink's target
     source: str
     alias_of: str | None
     catalog: Mapping[str, Any] | None
@@ -218,7 +219,7 @@ class EnvDiscovery:
         scans = [self._scan(c) for c in candidates]
         fingerprint = (
             tuple(s.serial for s in scans),
-            tuple(c.path for c in candidates),
+            tuple((c.path, c.location) for c in candidates),
             self._catalog_key,
             tuple(root_problems),
         )
@@ -226,7 +227,7 @@ class EnvDiscovery:
             return
         self._fingerprint = fingerprint
         self._snapshot = self._assemble(candidates, scans, catalog_entries, root_problems)
-        self._forget_vanished({c.path for c in candidates})
+        self._forget_vanished({c.location for c in candidates})
 
     def _root_candidates(self, root: str) -> tuple[tuple[_Candidate, ...], Problem | None]:
         real = os.path.realpath(root)
@@ -252,29 +253,22 @@ class EnvDiscovery:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = os.path.join(real, entry.name)
+            location = entry.path
+            path = os.path.join(root, entry.name)
             alias_of = None
             problem: Problem | None = None
             if entry.is_symlink():
-                alias_of = os.path.realpath(path)
-                if not os.path.exists(alias_of):
-                    target = os.readlink(path)
+                alias_of = location = os.path.realpath(entry.path)
+                if not os.path.exists(location):
+                    target = os.readlink(entry.path)
                     problem = Problem(
                         "dangling-symlink",
                         f"{path} is a symlink to {target}, which does not exist.",
                     )
             elif not entry.is_dir():
                 continue
-            found.append(
-                _Candidate(
-                    entry.name,
-                    path,
-                    root,
-                    alias_of,
-                    self._catalog_by_name().get(entry.name),
-                    problem,
-                )
-            )
+            catalog = self._catalog_by_name().get(entry.name)
+            found.append(_Candidate(entry.name, path, location, root, alias_of, catalog, problem))
         result = tuple(found)
         self._roots[root] = (real, key, result)
         return result, None
@@ -289,17 +283,17 @@ class EnvDiscovery:
         if not os.path.exists(path):
             problem = Problem("missing-prefix", f"Configured environment {path} does not exist.")
         catalog = entry if entry is not None else self._catalog_by_name().get(name)
-        return _Candidate(name, path, source, alias_of, catalog, problem)
+        return _Candidate(name, path, alias_of or path, source, alias_of, catalog, problem)
 
     def _scan(self, cand: _Candidate) -> _Scan:
-        prefix = cand.alias_of or cand.path
-        cached = self._scans.get(cand.path)
-        if cached is not None and cached.prefix == prefix:
+        prefix = cand.location
+        cached = self._scans.get(prefix)
+        if cached is not None:
             key = self._stat_env(prefix, cached.kernel_files)
             if key == cached.key:
                 return cached
         scan = self._read_env(cand, prefix)
-        self._scans[cand.path] = scan
+        self._scans[prefix] = scan
         for problem in scan.problems:
             self._log_once(cand.path, problem)
         return scan

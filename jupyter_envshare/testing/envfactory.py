@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import conda_package_handling.api as cph
 import rattler
@@ -39,6 +39,7 @@ __all__ = [
     "PLACEHOLDER",
     "HistoryBlock",
     "PackageSpec",
+    "absolute",
     "abuild_channel",
     "activate_package",
     "ainstall_env",
@@ -69,7 +70,7 @@ PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 DEFAULT_CONDA_VERSION = "24.1.2"
 """The conda version claimed in generated history blocks."""
 
-PLATFORM_SUBDIR = "linux-64"
+PLATFORM_SUBDIR: Final = "linux-64"
 """The platform subdir solved against besides ``noarch``."""
 
 # A fixed build timestamp keeps package metadata identical when the same spec is built twice.
@@ -89,6 +90,12 @@ def python_xy() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
+def absolute(path: Path | str) -> Path:
+    """Return ``path`` made absolute (no symlinks resolved: prefixes are what users typed)."""
+    # Only consults the cwd: cheap enough for async code, which ruff's ASYNC240 cannot know.
+    return Path(path).absolute()
+
+
 def run_outside_loop(name: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``factory()`` with ``asyncio.run``, refusing clearly when an event loop is running."""
     try:
@@ -97,9 +104,7 @@ def run_outside_loop(name: str, factory: Callable[[], Coroutine[Any, Any, T]]) -
         return asyncio.run(factory())
     # asyncio.run would fail with a confusing message (and nested loops are not an option), so
     # point at the async twin instead; the coroutine is never created, so no "never awaited".
-    raise RuntimeError(
-        f"{name}() was called inside a running event loop; use `await a{name}(...)` there"
-    )
+    raise RuntimeError(f"{name}() was called inside a running event loop; use `await a{name}(...)` there")
 
 
 @dataclass(frozen=True)
@@ -183,9 +188,7 @@ class PackageSpec:
 # ---------------------------------------------------------------------------------------------
 
 
-def stub_package(
-    name: str, version: str, *, build: str = "h0_0", depends: Sequence[str] = ()
-) -> PackageSpec:
+def stub_package(name: str, version: str, *, build: str = "h0_0", depends: Sequence[str] = ()) -> PackageSpec:
     """Return a metadata-only package (a record in conda-meta, no files)."""
     return PackageSpec(name=name, version=version, build=build, depends=tuple(depends))
 
@@ -394,7 +397,7 @@ async def abuild_channel(channel_dir: Path, packages: Iterable[PackageSpec]) -> 
     Packages already published with identical content are kept (so this is idempotent);
     a different package under an existing file name raises ``ValueError``.
     """
-    channel_dir = Path(channel_dir).absolute()
+    channel_dir = absolute(channel_dir)
     specs = list(packages)
     await asyncio.to_thread(_write_channel_packages, channel_dir, specs)
     await index_fs(channel_dir, write_zst=False, write_shards=False)
@@ -544,7 +547,7 @@ async def asolve(
     """
     return list(
         await rattler.solve(
-            [Channel(Path(channel_dir).absolute().as_uri())],
+            [Channel(absolute(channel_dir).as_uri())],
             list(specs),
             gateway=gateway if gateway is not None else Gateway(),
             platforms=[PLATFORM_SUBDIR, "noarch"],
@@ -617,11 +620,17 @@ def _make_python_venv(prefix: Path) -> None:
 
 
 def _finish_install(
-    prefix: Path, publish: bool, before: Sequence[Any], blocks: Sequence[HistoryBlock] | None,
+    prefix: Path,
+    publish: bool,
+    before: Sequence[Any],
+    blocks: Sequence[HistoryBlock] | None,
     make_block: Callable[[Sequence[Any], Sequence[Any]], HistoryBlock],
 ) -> None:
     meta = prefix / "conda-meta"
     meta.mkdir(parents=True, exist_ok=True)
+    # rattler tags every prefix as a cache directory (so backup tools skip it); conda does not,
+    # and a shared env that backups ignore is not what sites publish.
+    (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
     if publish:
         # rattler writes records 0600; a correctly published shared env is world-readable.
         meta.chmod(0o755)
@@ -661,7 +670,7 @@ async def ainstall_env(
     ``target_prefix`` is written into files instead of ``prefix`` (staging builds);
     ``records`` skips the solve (pre-solved for exactly these specs).
     """
-    prefix = Path(prefix).absolute()
+    prefix = absolute(prefix)
     before = await asyncio.to_thread(installed_records, prefix)
     if python_venv:
         await asyncio.to_thread(_make_python_venv, prefix)

@@ -1,0 +1,114 @@
+"""The demo: a realistic shared conda installation built offline, and JupyterLab started on it.
+
+``python -m jupyter_envshare.demo --dir .demo`` builds (once) ``.demo/cpkgs/{v4.7,v4.8}/envs/...``
+with ``current -> v4.8``, writes a config pointing ``c.EnvShare.env_roots`` at
+``.demo/cpkgs/current/envs`` and a welcome notebook, then runs ``jupyter lab``. Arguments after
+``--`` go to JupyterLab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+BUILT_MARKER = ".built"
+
+
+def build(directory: Path) -> Path:
+    """Build the demo installation and its config under ``directory``; return the config dir."""
+    from .testing.layouts import build_demo_installation
+
+    directory = directory.resolve()
+    marker = directory / BUILT_MARKER
+    if not marker.exists():
+        print(f"Building the demo shared installation in {directory}/cpkgs (offline, ~1 min)...")
+        inst = build_demo_installation(directory)
+        marker.write_text(json.dumps({"envs": sorted(inst.env_prefixes)}) + "\n")
+    config_dir = directory / "etc"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "EnvShare": {
+            "env_roots": [str(directory / "cpkgs" / "current" / "envs")],
+            "denied_envs": ["*-scratch"],
+        },
+    }
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    notebooks = directory / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    welcome = notebooks / "welcome.ipynb"
+    if not welcome.exists():
+        welcome.write_text(json.dumps(_welcome_notebook(), indent=1) + "\n")
+    return config_dir
+
+
+def _welcome_notebook() -> dict[str, object]:
+    def code(source: str) -> dict[str, object]:
+        return {
+            "cell_type": "code",
+            "metadata": {},
+            "source": source,
+            "outputs": [],
+            "execution_count": None,
+        }
+
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {
+                "name": "conda-env-isis4.3.0-py",
+                "display_name": "Python 3 [shared: isis4.3.0]",
+                "language": "python",
+            },
+        },
+        "cells": [
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": (
+                    "# Shared environments\n\nThis notebook runs in the read-only shared "
+                    "environment `isis4.3.0`, launched by jupyter_envshare's provisioner. "
+                    "Pick another one from *Kernel > Change Kernel*: every allowed environment "
+                    "under `cpkgs/current/envs` is listed as `... [shared: NAME]`."
+                ),
+            },
+            code("import os, sys\nprint(sys.prefix)\nprint(os.environ['CONDA_DEFAULT_ENV'])"),
+            code("import isis_marker\nisis_marker.ENV_MARKER"),
+            code("import site\nsite.ENABLE_USER_SITE  # False: ~/.local cannot shadow the env"),
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the demo installation and run JupyterLab on it."""
+    parser = argparse.ArgumentParser(prog="python -m jupyter_envshare.demo")
+    parser.add_argument("--dir", default=".demo", help="where to build the demo (default .demo)")
+    parser.add_argument("--build-only", action="store_true", help="build, do not start JupyterLab")
+    parser.add_argument("--port", default="8888")
+    parser.add_argument("lab_args", nargs="*", help="arguments for jupyter lab (after --)")
+    args = parser.parse_args(argv)
+    directory = Path(args.dir)
+    config_dir = build(directory)
+    if args.build_only:
+        print(f"Demo built in {directory.resolve()}")
+        return
+    os.environ["JUPYTER_CONFIG_DIR"] = str(config_dir)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={directory.resolve() / 'notebooks'}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={args.port}",
+        "--ServerApp.open_browser=False",
+        *args.lab_args,
+    ]
+    print("Starting JupyterLab; open the URL with the token printed below.")
+    os.execv(sys.executable, command)
+
+
+if __name__ == "__main__":
+    main()
