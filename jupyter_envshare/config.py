@@ -76,6 +76,12 @@ class EnvShare(Configurable):
         suits slow network filesystems.""",
     ).tag(config=True)
 
+    metadata_interval = Float(
+        5.0,
+        help="""Seconds between checks of environments' conda-meta (health and provenance fields of
+        the kernel metadata). The kernel list itself is checked at every listing.""",
+    ).tag(config=True)
+
     refresh_interval = Float(
         60.0,
         help="Seconds between background refreshes of the environment list in the server (0: off).",
@@ -121,6 +127,7 @@ class EnvShare(Configurable):
             name_format=self.name_format,
             display_name_format=self.display_name_format,
             revalidate_interval=self.revalidate_interval,
+            metadata_interval=self.metadata_interval,
             user_groups=current_user_groups(),
         )
 

@@ -41,6 +41,7 @@ class DiscoveryConfig:
     name_format: str = "conda-env-{env}-{kernel}"
     display_name_format: str = "{display_name} [shared: {env}]"
     revalidate_interval: float = 0.0
+    metadata_interval: float = 5.0
     user_groups: frozenset[str] = frozenset()
 
 
@@ -82,7 +83,6 @@ class SharedEnv:
     sidecar: Mapping[str, Any] | None = None
     catalog: Mapping[str, Any] | None = None
     has_history: bool = False
-    record_count: int = 0
 
     @property
     def usable(self) -> bool:
@@ -125,11 +125,16 @@ class _RawKernel:
 
 @dataclass(frozen=True)
 class _Scan:
-    """What one environment held when last read, and the stat key that says it is still so."""
+    """What one environment held when last read, and the stat keys that say it is still so.
+
+    ``watch`` (the kernels directory and each kernel.json) is checked at every listing: it decides
+    which kernels exist and what they run. ``meta_watch`` (conda-meta) only decides the record's
+    health and provenance fields and is checked every ``metadata_interval`` seconds.
+    """
 
     serial: int
-    key: tuple[StatKey, ...]
-    kernel_files: tuple[str, ...]
+    watch: tuple[tuple[str, StatKey], ...]
+    meta_watch: tuple[tuple[str, StatKey], ...]
     is_env: bool
     prefix: str
     kernels: tuple[_RawKernel, ...]
@@ -137,7 +142,6 @@ class _Scan:
     read_only: bool
     sidecar: Mapping[str, Any] | None
     has_history: bool
-    record_count: int
 
 
 def stat_key(path: str) -> StatKey:
@@ -147,6 +151,21 @@ def stat_key(path: str) -> StatKey:
     except OSError as err:
         return (-(err.errno or 1),)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _unchanged(watch: tuple[tuple[str, StatKey], ...]) -> bool:
+    # The hot loop of a warm listing: one stat per watched path, nothing else.
+    stat = os.stat
+    for path, key in watch:
+        try:
+            st = stat(path)
+        except OSError as err:
+            if key != (-(err.errno or 1),):
+                return False
+            continue
+        if key != (st.st_ino, st.st_mtime_ns, st.st_size):
+            return False
+    return True
 
 
 class EnvDiscovery:
@@ -163,6 +182,7 @@ class EnvDiscovery:
         self._fingerprint: tuple[Any, ...] | None = None
         self._snapshot = Snapshot(envs=(), kernels={})
         self._checked_at = float("-inf")
+        self._meta_checked_at = float("-inf")
         self._logged: set[tuple[str, str]] = set()
 
     # -- public ---------------------------------------------------------------------------------
@@ -216,7 +236,11 @@ class EnvDiscovery:
                 source = self.config.catalog or "catalog"
                 candidates.append(self._explicit_candidate(str(entry["prefix"]), source, entry))
 
-        scans = [self._scan(c) for c in candidates]
+        now = time.monotonic()
+        check_meta = now - self._meta_checked_at >= self.config.metadata_interval
+        if check_meta:
+            self._meta_checked_at = now
+        scans = [self._scan(c, check_meta) for c in candidates]
         fingerprint = (
             tuple(s.serial for s in scans),
             tuple((c.path, c.location) for c in candidates),
@@ -226,7 +250,7 @@ class EnvDiscovery:
         if fingerprint == self._fingerprint:
             return
         self._fingerprint = fingerprint
-        self._snapshot = self._assemble(candidates, scans, catalog_entries, root_problems)
+        self._snapshot = self._assemble(candidates, scans, root_problems)
         self._forget_vanished({c.location for c in candidates})
 
     def _root_candidates(self, root: str) -> tuple[tuple[_Candidate, ...], Problem | None]:
@@ -250,9 +274,11 @@ class EnvDiscovery:
             unreadable = Problem("unreadable-root", f"Environment root {root} cannot be listed: {err}")
             self._log_once(root, unreadable)
             return (), unreadable
+        catalog_by_name = self._catalog_by_name()
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            # The resolved root's child is itself no symlink, so it is already a real path.
             location = entry.path
             path = os.path.join(root, entry.name)
             alias_of = None
@@ -267,7 +293,7 @@ class EnvDiscovery:
                     )
             elif not entry.is_dir():
                 continue
-            catalog = self._catalog_by_name().get(entry.name)
+            catalog = catalog_by_name.get(entry.name)
             found.append(_Candidate(entry.name, path, location, root, alias_of, catalog, problem))
         result = tuple(found)
         self._roots[root] = (real, key, result)
@@ -277,38 +303,35 @@ class EnvDiscovery:
         path = os.path.abspath(os.path.expanduser(prefix))
         name = str(entry["name"]) if entry and entry.get("name") else os.path.basename(path)
         problem = None
-        alias_of = None
-        if os.path.islink(path):
-            alias_of = os.path.realpath(path)
+        alias_of = os.path.realpath(path) if os.path.islink(path) else None
         if not os.path.exists(path):
             problem = Problem("missing-prefix", f"Configured environment {path} does not exist.")
         catalog = entry if entry is not None else self._catalog_by_name().get(name)
-        return _Candidate(name, path, alias_of or path, source, alias_of, catalog, problem)
+        return _Candidate(name, path, os.path.realpath(path), source, alias_of, catalog, problem)
 
-    def _scan(self, cand: _Candidate) -> _Scan:
+    def _scan(self, cand: _Candidate, check_meta: bool) -> _Scan:
         prefix = cand.location
         cached = self._scans.get(prefix)
-        if cached is not None:
-            key = self._stat_env(prefix, cached.kernel_files)
-            if key == cached.key:
-                return cached
+        # A directory that is no environment (yet) is watched for its conda-meta at every listing.
+        needs_meta = check_meta or not cached.is_env if cached is not None else True
+        if (
+            cached is not None
+            and _unchanged(cached.watch)
+            and (not needs_meta or _unchanged(cached.meta_watch))
+        ):
+            return cached
         scan = self._read_env(cand, prefix)
         self._scans[prefix] = scan
         for problem in scan.problems:
             self._log_once(cand.path, problem)
         return scan
 
-    @staticmethod
-    def _stat_env(prefix: str, kernel_files: tuple[str, ...]) -> tuple[StatKey, ...]:
-        return (
-            stat_key(prefix + "/conda-meta"),
-            stat_key(prefix + "/share/jupyter/kernels"),
-            *(stat_key(f) for f in kernel_files),
-        )
-
     def _read_env(self, cand: _Candidate, prefix: str) -> _Scan:
         # Stat before reading, so a change racing with the read shows up at the next listing.
-        dir_keys = self._stat_env(prefix, ())
+        meta = prefix + "/conda-meta"
+        kernels_dir = prefix + "/share/jupyter/kernels"
+        meta_watch = ((meta, stat_key(meta)),)
+        kernels_key = stat_key(kernels_dir)
         problems: list[Problem] = []
         if cand.problem is not None:
             problems.append(cand.problem)
@@ -316,51 +339,37 @@ class EnvDiscovery:
         kernel_files: list[tuple[str, StatKey]] = []
         sidecar: Mapping[str, Any] | None = None
         has_history = False
-        records = 0
-        private = 0
-        is_env = False
+        is_env = cand.problem is not None  # a broken entry in a root is reported, not skipped
         if cand.problem is None:
-            meta = prefix + "/conda-meta"
             try:
-                with os.scandir(meta) as it:
-                    for item in it:
-                        if item.name == "history":
-                            has_history = True
-                        elif item.name.endswith(".json"):
-                            records += 1
-                            try:
-                                if not item.stat().st_mode & 0o004:
-                                    private += 1
-                            except OSError:
-                                private += 1
-                        elif item.name == SIDECAR_NAME:
-                            sidecar, sidecar_problem = _read_sidecar(item.path)
-                            if sidecar_problem:
-                                problems.append(sidecar_problem)
-                is_env = has_history or records > 0
+                has_history, sampled, private = _sample_records(meta)
+                is_env = has_history or sampled > 0
             except FileNotFoundError:
                 is_env = False
             except OSError as err:
                 is_env = True  # it looks like an environment we are not allowed to read
                 problems.append(Problem("unreadable", f"Cannot read {meta}: {err.strerror or err}."))
-            if private:
-                problems.append(
-                    Problem(
-                        "private-records",
-                        f"{private} of {records} package records in {meta} are readable only by "
-                        "their owner (mode 0600); other users cannot inspect this environment. "
-                        "Fix: chmod a+r conda-meta/*.json",
-                        severity="warning",
+            else:
+                if private:
+                    problems.append(
+                        Problem(
+                            "private-records",
+                            f"Package records in {meta} are readable only by their owner "
+                            f"({private} of {sampled} checked have mode 0600); other users cannot "
+                            "inspect this environment. Fix: chmod a+r conda-meta/*.json",
+                            severity="warning",
+                        )
                     )
-                )
+                if is_env:
+                    sidecar, sidecar_problem = _read_sidecar(os.path.join(meta, SIDECAR_NAME))
+                    if sidecar_problem:
+                        problems.append(sidecar_problem)
             if is_env:
                 kernels, kernel_files = _read_kernels(prefix, problems)
-        else:
-            is_env = True  # a broken entry in a root is reported, not silently skipped
         return _Scan(
             serial=next(self._serials),
-            key=(*dir_keys, *(key for _, key in kernel_files)),
-            kernel_files=tuple(path for path, _ in kernel_files),
+            watch=((kernels_dir, kernels_key), *kernel_files),
+            meta_watch=meta_watch,
             is_env=is_env,
             prefix=prefix,
             kernels=tuple(kernels),
@@ -368,17 +377,12 @@ class EnvDiscovery:
             read_only=not os.access(prefix, os.W_OK),
             sidecar=sidecar,
             has_history=has_history,
-            record_count=records,
         )
 
     # -- assembly -------------------------------------------------------------------------------
 
     def _assemble(
-        self,
-        candidates: list[_Candidate],
-        scans: list[_Scan],
-        catalog_entries: tuple[Mapping[str, Any], ...],
-        root_problems: list[Problem],
+        self, candidates: list[_Candidate], scans: list[_Scan], root_problems: list[Problem]
     ) -> Snapshot:
         cfg = self.config
         seen_prefixes: set[str] = set()
@@ -386,80 +390,68 @@ class EnvDiscovery:
         for cand, scan in zip(candidates, scans, strict=True):
             if not scan.is_env:
                 continue
-            real = os.path.realpath(scan.prefix) if cand.alias_of is None else None
             # The same environment reached through two sources is listed once (first source wins);
             # a symlink inside a root (an alias such as `latest -> isis4.3.0`) is kept on purpose.
-            if real is not None:
-                if real in seen_prefixes:
+            if cand.alias_of is None:
+                if scan.prefix in seen_prefixes:
                     continue
-                seen_prefixes.add(real)
+                seen_prefixes.add(scan.prefix)
             kept.append((cand, scan))
 
         env_names = self._env_names([c for c, _ in kept])
-        envs: list[SharedEnv] = []
-        wanted_kernels: list[tuple[str, tuple[str, ...]]] = []
-        pending: dict[tuple[str, ...], tuple[str, _RawKernel, str, str]] = {}
-        for index, (cand, scan) in enumerate(kept):
-            name = env_names[index]
-            problems = list(scan.problems)
-            allowed = self._allowed(name, cand.catalog, problems)
-            envs.append(
-                SharedEnv(
-                    name=name,
-                    path=cand.path,
-                    prefix=os.path.realpath(scan.prefix),
-                    source=cand.source,
-                    problems=tuple(problems),
-                    allowed=allowed,
-                    read_only=scan.read_only,
-                    alias_of=cand.alias_of,
-                    sidecar=scan.sidecar,
-                    catalog=cand.catalog,
-                    has_history=scan.has_history,
-                    record_count=scan.record_count,
-                )
-            )
+        wanted: list[tuple[str, tuple[str, ...]]] = []
+        for name, (_, scan) in zip(env_names, kept, strict=True):
             for raw in scan.kernels:
                 language = str(raw.spec.get("language", ""))
-                wanted = kernel_name(cfg.name_format, name, raw.raw_name, language)
-                sort_key: tuple[str, ...] = (name, raw.raw_name)
-                wanted_kernels.append((wanted, sort_key))
-                shown = display_name(
-                    cfg.display_name_format,
-                    name,
-                    str(raw.spec.get("display_name") or raw.raw_name),
-                    language,
+                wanted.append(
+                    (kernel_name(cfg.name_format, name, raw.raw_name, language), (name, raw.raw_name))
                 )
-                pending[sort_key] = (name, raw, shown, language)
+        kernel_names = resolve_collisions(wanted)
 
-        kernel_names = resolve_collisions(wanted_kernels)
-        per_env: dict[str, list[KernelEntry]] = {}
-        for sort_key, (env_name, raw, shown, language) in pending.items():
-            entry = KernelEntry(
-                name=kernel_names[sort_key],
-                raw_name=raw.raw_name,
-                env=env_name,
-                resource_dir=raw.resource_dir,
-                display_name=shown,
-                language=language,
-                spec=raw.spec,
-            )
-            per_env.setdefault(env_name, []).append(entry)
-        final: list[SharedEnv] = []
+        envs: list[SharedEnv] = []
         kernels: dict[str, KernelEntry] = {}
-        for record in envs:
-            own = tuple(sorted(per_env.get(record.name, ()), key=lambda k: k.name))
-            record = _replace_kernels(record, own)
-            final.append(record)
+        for name, (cand, scan) in zip(env_names, kept, strict=True):
+            problems = list(scan.problems)
+            allowed = self._allowed(name, cand.catalog, problems)
+            own: list[KernelEntry] = []
+            for raw in scan.kernels:
+                language = str(raw.spec.get("language", ""))
+                shown = str(raw.spec.get("display_name") or raw.raw_name)
+                own.append(
+                    KernelEntry(
+                        name=kernel_names[(name, raw.raw_name)],
+                        raw_name=raw.raw_name,
+                        env=name,
+                        resource_dir=raw.resource_dir,
+                        display_name=display_name(cfg.display_name_format, name, shown, language),
+                        language=language,
+                        spec=raw.spec,
+                    )
+                )
+            own.sort(key=lambda k: k.name)
+            record = SharedEnv(
+                name=name,
+                path=cand.path,
+                prefix=scan.prefix,
+                source=cand.source,
+                kernels=tuple(own),
+                problems=tuple(problems),
+                allowed=allowed,
+                read_only=scan.read_only,
+                alias_of=cand.alias_of,
+                sidecar=scan.sidecar,
+                catalog=cand.catalog,
+                has_history=scan.has_history,
+            )
+            envs.append(record)
             if record.usable:
                 kernels.update((k.name, k) for k in own)
-        generation = self._snapshot.generation + 1
         return Snapshot(
-            envs=tuple(final),
+            envs=tuple(envs),
             kernels=dict(sorted(kernels.items())),
             problems=tuple(root_problems),
-            generation=generation,
-            _by_name={e.name: e for e in final},
+            generation=self._snapshot.generation + 1,
+            _by_name={e.name: e for e in envs},
         )
 
     def _env_names(self, cands: list[_Candidate]) -> list[str]:
@@ -546,16 +538,38 @@ class EnvUnavailable(Exception):
         self.message = message
 
 
-def _replace_kernels(record: SharedEnv, kernels: tuple[KernelEntry, ...]) -> SharedEnv:
-    from dataclasses import replace
+RECORD_SAMPLE = 8
 
-    return replace(record, kernels=kernels)
+
+def _sample_records(meta: str) -> tuple[bool, int, int]:
+    """``(has history, records checked, records private to their owner)`` of a conda-meta dir.
+
+    Only a few records are checked: a listing must stay cheap on environments with thousands of
+    packages, and an unpublished environment has all its records at 0600 anyway. The full check is
+    the health report's job.
+    """
+    has_history = os.path.exists(os.path.join(meta, "history"))
+    sampled = private = 0
+    with os.scandir(meta) as it:
+        for item in it:
+            if item.name.endswith(".json"):
+                sampled += 1
+                try:
+                    if not item.stat().st_mode & 0o004:
+                        private += 1
+                except OSError:
+                    private += 1
+                if sampled >= RECORD_SAMPLE:
+                    break
+    return has_history, sampled, private
 
 
 def _read_sidecar(path: str) -> tuple[Mapping[str, Any] | None, Problem | None]:
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
+    except FileNotFoundError:
+        return None, None
     except (OSError, ValueError) as err:
         return None, Problem("bad-sidecar", f"{path} cannot be read: {err}", "warning")
     if not isinstance(data, dict):
@@ -575,10 +589,13 @@ def _read_kernels(prefix: str, problems: list[Problem]) -> tuple[list[_RawKernel
         problems.append(Problem("unreadable-kernels", f"Cannot list {base}: {err}", "warning"))
         return kernels, files
     for entry in entries:
-        spec_file = os.path.join(entry.path, "kernel.json")
-        if not entry.is_dir() or not os.path.isfile(spec_file):
+        if not entry.is_dir():
             continue
-        files.append((spec_file, stat_key(spec_file)))
+        spec_file = os.path.join(entry.path, "kernel.json")
+        key = stat_key(spec_file)
+        files.append((spec_file, key))  # watched even when missing: it may be written later
+        if key[0] < 0:
+            continue
         spec, problem = load_kernel_json(spec_file)
         if problem is not None:
             problems.append(Problem("bad-kernelspec", f"kernel '{entry.name}': {problem}", "warning"))

@@ -132,6 +132,7 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         self._native_files: tuple[str, ...] = ()
         self._merged_key: tuple[int, int] | None = None
         self._merged: dict[str, tuple[str, SpecDict]] = {}
+        self._all_specs: dict[str, dict[str, Any]] = {}
         self._native_version = 0
         self._kernelspec_objects: dict[str, KernelSpec] = {}
         self._seen: dict[str, tuple[SharedEnv, KernelEntry]] = {}
@@ -143,11 +144,13 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         return {name: rd for name, (rd, _) in self._merged_specs().items()}
 
     def get_all_specs(self) -> dict[str, Any]:
-        """Kernel name -> ``{"resource_dir", "spec"}``, as jupyter_client's manager returns."""
-        return {
-            name: {"resource_dir": rd, "spec": dict(spec)}
-            for name, (rd, spec) in self._merged_specs().items()
-        }
+        """Kernel name -> ``{"resource_dir", "spec"}``, as jupyter_client's manager returns.
+
+        The inner dicts are shared with the cache (building 300 copies per listing would cost more
+        than the listing); callers such as jupyter_server's handler only read them.
+        """
+        self._merged_specs()
+        return dict(self._all_specs)
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         """The kernelspec called ``kernel_name``; a gone or broken shared one explains itself."""
@@ -188,6 +191,9 @@ class EnvShareKernelSpecManager(KernelSpecManager):
                 for entry in env.kernels:
                     self._seen[entry.name] = (env, entry)
             self._merged = merged
+            self._all_specs = {
+                name: {"resource_dir": rd, "spec": spec} for name, (rd, spec) in merged.items()
+            }
             self._merged_key = merged_key
             self._kernelspec_objects.clear()
         return self._merged
@@ -215,7 +221,9 @@ class EnvShareKernelSpecManager(KernelSpecManager):
             if spec.argv:
                 exe = spec.argv[0]
                 found = exe if os.path.isabs(exe) else shutil.which(exe)
-                argv0 = os.path.realpath(found) if found else ""
+                # Resolve the directory only: an env's bin/python is often a symlink elsewhere.
+                if found:
+                    argv0 = os.path.join(os.path.realpath(os.path.dirname(found)), "")
             native[name] = (resource_dir, spec.to_dict(), argv0)
         self._native = native
         self._native_files = tuple(files)

@@ -19,7 +19,9 @@ from jupyter_envshare.testing.layouts import ISIS_VERSIONS, SharedInstallation
 from .conftest import envshare_config, write_user_config
 
 
-def manager(inst: SharedInstallation, kernel_dirs: list[str] | None = None, **extra: object) -> EnvShareKernelSpecManager:
+def manager(
+    inst: SharedInstallation, kernel_dirs: list[str] | None = None, **extra: object
+) -> EnvShareKernelSpecManager:
     config = Config({"EnvShare": envshare_config(inst, **extra)})
     ksm = EnvShareKernelSpecManager(config=config)
     if kernel_dirs is not None:
@@ -66,11 +68,25 @@ def test_native_spec_pointing_into_shared_prefix_is_listed_once(
     native.mkdir(parents=True)
     python = site.current_envs_dir / "isis4.3.0" / "bin" / "python"
     (native / "kernel.json").write_text(
-        json.dumps({"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "isis native", "language": "python"})
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "isis native",
+                "language": "python",
+            }
+        )
     )
     other = kernels / "unrelated"
     other.mkdir()
-    (other / "kernel.json").write_text(json.dumps({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "unrelated", "language": "python"}))
+    (other / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "unrelated",
+                "language": "python",
+            }
+        )
+    )
     ksm = manager(site, kernel_dirs=[str(kernels)])
     # When listed
     names = set(ksm.find_kernel_specs())
@@ -84,16 +100,18 @@ def test_listing_stays_fresh(mutable_site: SharedInstallation, jupyter_home: Pat
     ksm = manager(mutable_site)
     assert "conda-env-isis4.2.0-py" in ksm.get_all_specs()
     # When an env disappears between two listings
-    os.rename(mutable_site.envs_dir / "isis4.2.0", mutable_site.root / "isis4.2.0.retired")
+    (mutable_site.envs_dir / "isis4.2.0").rename(mutable_site.root / "isis4.2.0.retired")
     # Then the next listing no longer has it
     assert "conda-env-isis4.2.0-py" not in ksm.get_all_specs()
 
 
-def test_gone_environment_gets_an_explaining_spec(mutable_site: SharedInstallation, jupyter_home: Path) -> None:
+def test_gone_environment_gets_an_explaining_spec(
+    mutable_site: SharedInstallation, jupyter_home: Path
+) -> None:
     # Given a kernel that was listed, then its env removed
     ksm = manager(mutable_site)
     ksm.get_all_specs()
-    os.rename(mutable_site.envs_dir / "isis4.2.0", mutable_site.root / "isis4.2.0.retired")
+    (mutable_site.envs_dir / "isis4.2.0").rename(mutable_site.root / "isis4.2.0.retired")
     # When a notebook still asks for it by name
     spec = ksm.get_kernel_spec("conda-env-isis4.2.0-py")
     # Then it gets a spec that starts the fallback kernel through the provisioner
@@ -126,11 +144,17 @@ def test_kernels_sync_writes_specs_stock_tools_see(
     # Then stock `jupyter kernelspec list --json` sees the shared kernels with their metadata
     listing = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter"), "kernelspec", "list", "--json"],
-        capture_output=True, text=True, check=True, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
     )
     specs = json.loads(listing.stdout)["kernelspecs"]
     assert "conda-env-isis4.3.0-py" in written
-    assert specs["conda-env-isis4.3.0-py"]["spec"]["metadata"]["kernel_provisioner"]["provisioner_name"] == "envshare-provisioner"
+    assert (
+        specs["conda-env-isis4.3.0-py"]["spec"]["metadata"]["kernel_provisioner"]["provisioner_name"]
+        == "envshare-provisioner"
+    )
     assert "conda-env-rstats-r" in specs
     assert "admins-own" in specs
     # and the stock manager reads the same specs
@@ -147,7 +171,9 @@ def test_kernels_sync_writes_specs_stock_tools_see(
     assert not (own / OWNER_MARKER).exists()
 
 
-def test_cli_lists_kernels_and_problems(site: SharedInstallation, jupyter_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_kernels_and_problems(
+    site: SharedInstallation, jupyter_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_user_config(jupyter_home, envshare_config(site))
     code = cli_main(["kernels", "list", "--json"])
     report = json.loads(capsys.readouterr().out)

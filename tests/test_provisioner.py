@@ -43,7 +43,9 @@ def run_notebook(kernel_name: str, cells: list[str], km: KernelManager | None = 
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
     client = NotebookClient(nb, kernel_name=kernel_name, km=km, timeout=120, startup_timeout=120)
     client.execute()
-    return ["".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout") for cell in nb.cells]
+    return [
+        "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout") for cell in nb.cells
+    ]
 
 
 def test_kernel_by_name_after_sync_runs_in_the_shared_env(
@@ -77,9 +79,7 @@ def test_kernel_by_name_after_sync_runs_in_the_shared_env(
     assert facts["env"]["CONDA_PKGS_DIRS"].startswith(str(jupyter_home))
 
 
-def test_activate_d_scripts_run_once_and_are_replayed(
-    site: SharedInstallation, jupyter_home: Path
-) -> None:
+def test_activate_d_scripts_run_once_and_are_replayed(site: SharedInstallation, jupyter_home: Path) -> None:
     # Given the `activated` env (activate.d script, env_vars.d, conda-meta/state) and our manager
     write_user_config(jupyter_home, envshare_config(site))
     ksm = EnvShareKernelSpecManager()
@@ -112,7 +112,7 @@ def test_gone_environment_starts_an_explaining_kernel(
     write_user_config(jupyter_home, envshare_config(mutable_site))
     ksm = EnvShareKernelSpecManager()
     assert "conda-env-isis4.3.0-py" in ksm.find_kernel_specs()
-    os.rename(mutable_site.envs_dir / "isis4.3.0", mutable_site.root / "retired")
+    (mutable_site.envs_dir / "isis4.3.0").rename(mutable_site.root / "retired")
     # When a notebook saved with it runs
     km = KernelManager(kernel_name="conda-env-isis4.3.0-py", kernel_spec_manager=ksm)
     with pytest.raises(CellExecutionError) as caught:
