@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_envshare.testing.layouts import SharedInstallation, build_second_generation, swap_current
+from jupyter_envshare.testing.layouts import SharedInstallation, abuild_second_generation, swap_current
 
 from .conftest import envshare_config
 
@@ -52,7 +52,7 @@ async def test_swapped_current_shows_without_restart(jp_fetch: Any, mutable_site
     # Given the running server has listed generation v1
     assert "conda-env-isis4.4.0-py" not in await kernelspecs(jp_fetch)
     # When admins publish v2 and swap `current` under the running server
-    build_second_generation(mutable_site, "v2", ("4.3.0", "4.4.0"))
+    await abuild_second_generation(mutable_site, "v2", ("4.3.0", "4.4.0"))
     swap_current(mutable_site, "v2")
     # Then the next request lists v2
     specs = await kernelspecs(jp_fetch)
