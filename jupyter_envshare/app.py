@@ -19,6 +19,16 @@ class EnvShareApp(ExtensionApp):
     name = "jupyter_envshare"
     load_other_extensions = True
 
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Make the server list shared kernels, unless an admin chose another kernelspec manager.
+
+        Linking runs before the server creates its managers, so the class can still be set here;
+        a config file cannot do it for a package, as drop-in config files only enable extensions.
+        """
+        super()._link_jupyter_server_extension(serverapp)
+        if "kernel_spec_manager_class" not in serverapp.config.get("ServerApp", {}):
+            serverapp.kernel_spec_manager_class = EnvShareKernelSpecManager
+
     def initialize_settings(self) -> None:
         """Share one discovery engine through the tornado settings and check the kernelspec manager."""
         settings: EnvShare = envshare_settings(self.serverapp)

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         "--ServerApp.open_browser=False",
         *args.lab_args,
     ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines often run as root
     print("Starting JupyterLab; open the URL with the token printed below.")
     os.execv(sys.executable, command)
 

@@ -36,6 +36,9 @@ print(json.dumps({
 """
 
 
+DUMP_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
 def run_notebook(kernel_name: str, cells: list[str], km: KernelManager | None = None) -> list[Any]:
     """Execute cells in a fresh kernel; return the stdout text of each cell."""
     nb = nbformat.v4.new_notebook()
@@ -79,30 +82,74 @@ def test_kernel_by_name_after_sync_runs_in_the_shared_env(
     assert facts["env"]["CONDA_PKGS_DIRS"].startswith(str(jupyter_home))
 
 
-def test_activate_d_scripts_run_once_and_are_replayed(site: SharedInstallation, jupyter_home: Path) -> None:
+def test_notebook_saved_under_nb_conda_kernels_opens_with_the_same_kernel(
+    site: SharedInstallation, jupyter_home: Path
+) -> None:
+    # Given a notebook saved by a server running nb_conda_kernels, and `kernels sync` done here
+    write_user_config(jupyter_home, envshare_config(site))
+    assert cli_main(["kernels", "sync", "--dir", str(jupyter_home / "data" / "kernels")]) == 0
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "conda-env-isis4.3.0-py",
+        "display_name": "Python [conda env:isis4.3.0]",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell("import isis_marker; print(isis_marker.ENV_MARKER)")]
+    # When it is executed with no kernel named, as `jupyter nbconvert --execute` does
+    NotebookClient(nb, timeout=120, startup_timeout=120).execute()
+    # Then the kernel from its own metadata ran, in the same environment
+    assert nb.cells[0].outputs[0]["text"].strip() == "isis4.3.0"
+
+
+def test_activation_gives_what_conda_activate_would(site: SharedInstallation, jupyter_home: Path) -> None:
     # Given the `activated` env (activate.d script, env_vars.d, conda-meta/state) and our manager
     write_user_config(jupyter_home, envshare_config(site))
     ksm = EnvShareKernelSpecManager()
-    counter = jupyter_home / "activations.log"
-    os.environ["ENVSHARE_TEST_COUNTER"] = str(counter)
-    try:
-        # When two kernels are started from it
-        results = []
-        for _ in range(2):
-            km = KernelManager(kernel_name="conda-env-activated-py", kernel_spec_manager=ksm)
-            results.append(json.loads(run_notebook("conda-env-activated-py", [PROBE], km=km)[0]))
-    finally:
-        del os.environ["ENVSHARE_TEST_COUNTER"]
+    # When a kernel is started from it
+    km = KernelManager(kernel_name="conda-env-activated-py", kernel_spec_manager=ksm)
+    facts = json.loads(run_notebook("conda-env-activated-py", [PROBE], km=km)[0])
+    # Then it sees what conda activation would have given it
     prefix = os.path.realpath(site.prefix("activated"))
-    for facts in results:
-        # Then each sees what conda activation would have given it
-        assert facts["env"]["ENVSHARE_ACTIVATED"] == "yes"
-        assert f"{prefix}/opt/tool/bin" in facts["env"]["PATH"].split(os.pathsep)
-        assert facts["env"]["ENVSHARE_SITE"] == "demo-site"
-        assert facts["env"]["ENVSHARE_STATE_VAR"] == "from-state"
-    # and the scripts ran once: the second launch replayed the cached result
-    cached = list((jupyter_home / "runtime" / "envshare").glob("activation-*.json"))
-    assert len(cached) == 1
+    assert facts["env"]["ENVSHARE_ACTIVATED"] == "yes"
+    assert f"{prefix}/opt/tool/bin" in facts["env"]["PATH"].split(os.pathsep)
+    assert facts["env"]["ENVSHARE_SITE"] == "demo-site"
+    assert facts["env"]["ENVSHARE_STATE_VAR"] == "from-state"
+
+
+def test_activate_d_scripts_run_once_per_version(
+    mutable_site: SharedInstallation, jupyter_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an env whose activate.d script leaves a mark each time it runs
+    counter = jupyter_home / "activations.log"
+    monkeypatch.setenv("ENVSHARE_TEST_COUNTER", str(counter))
+    script = mutable_site.prefix("isis4.3.0") / "etc" / "conda" / "activate.d" / "count.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text('echo ran >> "$ENVSHARE_TEST_COUNTER"\nexport COUNTED_ENV="$CONDA_DEFAULT_ENV"\n')
+    write_user_config(jupyter_home, envshare_config(mutable_site))
+    ksm = EnvShareKernelSpecManager()
+
+    def launch() -> dict[str, Any]:
+        km = KernelManager(kernel_name="conda-env-isis4.3.0-py", kernel_spec_manager=ksm)
+        facts: dict[str, Any] = json.loads(
+            run_notebook(
+                "conda-env-isis4.3.0-py",
+                [DUMP_ENV],
+                km=km,
+            )[0]
+        )
+        return facts
+
+    # When two kernels start
+    first, second = launch(), launch()
+    # Then both got the script's effect, but it ran once
+    assert first["COUNTED_ENV"] == second["COUNTED_ENV"] == "isis4.3.0"
+    assert counter.read_text().splitlines() == ["ran"]
+    # When the script changes, the next launch runs it again
+    script.write_text(script.read_text() + "export COUNTED_AGAIN=1\n")
+    os.utime(script, ns=(script.stat().st_atime_ns, script.stat().st_mtime_ns + 10_000_000))
+    third = launch()
+    assert third["COUNTED_AGAIN"] == "1"
+    assert counter.read_text().splitlines() == ["ran", "ran"]
 
 
 def test_gone_environment_starts_an_explaining_kernel(

@@ -15,13 +15,10 @@ from .conftest import envshare_config
 
 @pytest.fixture
 def jp_server_config(mutable_site: SharedInstallation) -> dict[str, Any]:
-    # What the package's jupyter-config file sets on a real install (jp_environ hides that file),
-    # plus the admin's c.EnvShare.
+    # What the package's jupyter-config file enables on a real install (jp_environ hides that
+    # file), plus the admin's c.EnvShare; the extension itself sets the kernelspec manager.
     return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_envshare": True},
-            "kernel_spec_manager_class": "jupyter_envshare.kernelspecs.EnvShareKernelSpecManager",
-        },
+        "ServerApp": {"jpserver_extensions": {"jupyter_envshare": True}},
         "EnvShare": envshare_config(mutable_site, refresh_interval=0),
     }
 
