@@ -14,6 +14,7 @@ import asyncio
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import platform
 import re
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 import conda_package_handling.api as cph
 import rattler
@@ -59,10 +60,12 @@ __all__ = [
     "read_history",
     "run_outside_loop",
     "stub_package",
+    "synchronous",
     "write_conda_state",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 """The prefix placeholder conda-build writes into text files; rattler rewrites it on install."""
@@ -105,6 +108,29 @@ def run_outside_loop(name: str, factory: Callable[[], Coroutine[Any, Any, T]]) -
     # asyncio.run would fail with a confusing message (and nested loops are not an option), so
     # point at the async twin instead; the coroutine is never created, so no "never awaited".
     raise RuntimeError(f"{name}() was called inside a running event loop; use `await a{name}(...)` there")
+
+
+def synchronous(afunc: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Return the synchronous form of the async function ``afunc``, named without its leading ``a``.
+
+    The result takes the same arguments, runs ``afunc`` to completion with ``asyncio.run`` and
+    raises ``RuntimeError`` (pointing at ``await afunc(...)``) inside a running event loop.
+    ``build_channel = synchronous(abuild_channel)`` defines ``build_channel``.
+    """
+    async_name = afunc.__name__
+    if not async_name.startswith("a") or len(async_name) < 2:
+        raise ValueError(f"{async_name!r}: an async builder's name starts with 'a' (abuild_x -> build_x)")
+    name = async_name[1:]
+
+    @functools.wraps(afunc)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_outside_loop(name, lambda: afunc(*args, **kwargs))
+
+    wrapper.__name__ = name
+    wrapper.__qualname__ = afunc.__qualname__.removesuffix(async_name) + name
+    summary = f"Synchronous form of ``{async_name}`` (raises ``RuntimeError`` inside a running event loop)."
+    wrapper.__doc__ = f"{summary}\n\n{inspect.cleandoc(afunc.__doc__)}" if afunc.__doc__ else summary
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -404,10 +430,7 @@ async def abuild_channel(channel_dir: Path, packages: Iterable[PackageSpec]) -> 
     return channel_dir
 
 
-def build_channel(channel_dir: Path, packages: Iterable[PackageSpec]) -> Path:
-    """Synchronous ``abuild_channel`` (raises ``RuntimeError`` inside a running event loop)."""
-    specs = list(packages)
-    return run_outside_loop("build_channel", lambda: abuild_channel(channel_dir, specs))
+build_channel = synchronous(abuild_channel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,36 +730,4 @@ async def ainstall_env(
     return prefix
 
 
-def install_env(
-    prefix: Path,
-    channel_dir: Path,
-    specs: Sequence[str],
-    *,
-    python_venv: bool = False,
-    cache_dir: Path,
-    history: Sequence[HistoryBlock] | None = None,
-    publish: bool = True,
-    target_prefix: Path | None = None,
-    channel_label: str = "local",
-    when: datetime | None = None,
-    gateway: Any = None,
-    records: Sequence[Any] | None = None,
-) -> Path:
-    """Synchronous ``ainstall_env`` (raises ``RuntimeError`` inside a running event loop)."""
-    return run_outside_loop(
-        "install_env",
-        lambda: ainstall_env(
-            prefix,
-            channel_dir,
-            specs,
-            python_venv=python_venv,
-            cache_dir=cache_dir,
-            history=history,
-            publish=publish,
-            target_prefix=target_prefix,
-            channel_label=channel_label,
-            when=when,
-            gateway=gateway,
-            records=records,
-        ),
-    )
+install_env = synchronous(ainstall_env)

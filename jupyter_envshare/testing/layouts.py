@@ -12,7 +12,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,8 +33,8 @@ from jupyter_envshare.testing.envfactory import (
     python_kernel_package,
     python_runtime_packages,
     r_kernel_package,
-    run_outside_loop,
     stub_package,
+    synchronous,
     write_conda_state,
 )
 
@@ -174,16 +174,19 @@ def _common_packages() -> list[PackageSpec]:
     ]
 
 
-def _isis_packages(version: str) -> list[PackageSpec]:
-    return [
-        module_package("isis_marker", version, marker=f"isis{version}"),
-        PackageSpec(
-            name="isis",
-            version=version,
-            depends=(f"isis_marker =={version}", "python"),
-            files={"share/isis/VERSION": f"{version}\n"},
-        ),
-    ]
+def _isis_packages(versions: Iterable[str]) -> list[PackageSpec]:
+    packages: list[PackageSpec] = []
+    for version in versions:
+        packages += [
+            module_package("isis_marker", version, marker=f"isis{version}"),
+            PackageSpec(
+                name="isis",
+                version=version,
+                depends=(f"isis_marker =={version}", "python"),
+                files={"share/isis/VERSION": f"{version}\n"},
+            ),
+        ]
+    return packages
 
 
 def _activation_packages() -> list[PackageSpec]:
@@ -222,6 +225,15 @@ def _isis_plan(version: str, index: int, *, launchable: bool, newest: bool) -> _
         marker=("isis_marker", f"isis{version}"),
         kernels=("python3",),
     )
+
+
+def _isis_plans(versions: Sequence[str], first_index: int, wanted: set[str]) -> list[_EnvPlan]:
+    # Oldest first, so creation dates grow with the version.
+    newest = _newest(versions)
+    return [
+        _isis_plan(v, first_index + i, launchable=f"isis{v}" in wanted, newest=v == newest)
+        for i, v in enumerate(sorted(versions, key=_version_key))
+    ]
 
 
 def _rstats_plan(when: datetime) -> _EnvPlan:
@@ -351,19 +363,12 @@ async def abuild_isis_installation(
     started = time.perf_counter()
     root = absolute(base) / "cpkgs"
     channel_dir, cache_dir = _build_paths(base)
-    newest = _newest(versions)
-    wanted = set(launchable) if launchable is not None else {f"isis{newest}", "activated"}
-
-    packages = [*_common_packages(), *_activation_packages()]
-    for version in versions:
-        packages += _isis_packages(version)
+    wanted = set(launchable) if launchable is not None else {f"isis{_newest(versions)}", "activated"}
+    packages = [*_common_packages(), *_activation_packages(), *_isis_packages(versions)]
     await abuild_channel(channel_dir, packages)
 
-    ordered = sorted(versions, key=_version_key)
-    plans = [
-        _isis_plan(v, i, launchable=f"isis{v}" in wanted, newest=v == newest) for i, v in enumerate(ordered)
-    ]
-    late = _EPOCH + len(ordered) * _STEP
+    plans = _isis_plans(versions, 0, wanted)
+    late = _EPOCH + len(versions) * _STEP
     plans += [
         _rstats_plan(_EPOCH + _STEP / 2),
         _EnvPlan("nokernel", (_Txn(("python",), late),)),
@@ -376,20 +381,7 @@ async def abuild_isis_installation(
     return inst
 
 
-def build_isis_installation(
-    base: Path,
-    *,
-    versions: Sequence[str] = ISIS_VERSIONS,
-    launchable: Sequence[str] | None = None,
-    generation: str = "v1",
-) -> SharedInstallation:
-    """Synchronous ``abuild_isis_installation``."""
-    return run_outside_loop(
-        "build_isis_installation",
-        lambda: abuild_isis_installation(
-            base, versions=versions, launchable=launchable, generation=generation
-        ),
-    )
+build_isis_installation = synchronous(abuild_isis_installation)
 
 
 async def abuild_second_generation(
@@ -404,19 +396,10 @@ async def abuild_second_generation(
     Default launchable: the newest version. Switch users over with ``swap_current(inst, name)``.
     """
     started = time.perf_counter()
-    newest = _newest(versions)
-    wanted = set(launchable) if launchable is not None else {f"isis{newest}"}
-    packages = list(_common_packages())
-    for version in versions:
-        packages += _isis_packages(version)
+    wanted = set(launchable) if launchable is not None else {f"isis{_newest(versions)}"}
     # Packages already in the channel are kept as they are; only new versions are added.
-    await abuild_channel(inst.channel_dir, packages)
-    ordered = sorted(versions, key=_version_key)
-    offset = len(inst.env_prefixes) + 2
-    plans = [
-        _isis_plan(v, offset + i, launchable=f"isis{v}" in wanted, newest=v == newest)
-        for i, v in enumerate(ordered)
-    ]
+    await abuild_channel(inst.channel_dir, [*_common_packages(), *_isis_packages(versions)])
+    plans = _isis_plans(versions, len(inst.env_prefixes) + 2, wanted)
     _check_launchable(wanted, {p.name for p in plans})
     second = await _abuild_generation(inst.root, name, inst.channel_dir, inst.cache_dir, plans)
     inst.generations[name] = second.envs_dir
@@ -425,18 +408,7 @@ async def abuild_second_generation(
     return second
 
 
-def build_second_generation(
-    inst: SharedInstallation,
-    name: str = "v2",
-    versions: Sequence[str] = ("4.3.0", "4.4.0"),
-    *,
-    launchable: Sequence[str] | None = None,
-) -> SharedInstallation:
-    """Synchronous ``abuild_second_generation``."""
-    return run_outside_loop(
-        "build_second_generation",
-        lambda: abuild_second_generation(inst, name, versions, launchable=launchable),
-    )
+build_second_generation = synchronous(abuild_second_generation)
 
 
 async def abuild_demo_installation(base: Path) -> SharedInstallation:
@@ -453,9 +425,8 @@ async def abuild_demo_installation(base: Path) -> SharedInstallation:
         *_common_packages(),
         module_package("mlpy", "1.1.0", marker="mlpy"),
         module_package("mlpy", "1.2.0", marker="mlpy"),
+        *_isis_packages(["4.1.1", "4.2.0", "4.3.0"]),
     ]
-    for version in ("4.1.1", "4.2.0", "4.3.0"):
-        packages += _isis_packages(version)
     await abuild_channel(channel_dir, packages)
 
     def isis(version: str, created: datetime) -> _EnvPlan:
@@ -500,9 +471,7 @@ async def abuild_demo_installation(base: Path) -> SharedInstallation:
     return inst
 
 
-def build_demo_installation(base: Path) -> SharedInstallation:
-    """Synchronous ``abuild_demo_installation``."""
-    return run_outside_loop("build_demo_installation", lambda: abuild_demo_installation(base))
+build_demo_installation = synchronous(abuild_demo_installation)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,14 +521,7 @@ async def amake_corrupt_kernel_json(
     return prefix
 
 
-def make_corrupt_kernel_json(
-    envs_dir: Path, name: str, *, channel_dir: Path | None = None, cache_dir: Path | None = None
-) -> Path:
-    """Synchronous ``amake_corrupt_kernel_json``."""
-    return run_outside_loop(
-        "make_corrupt_kernel_json",
-        lambda: amake_corrupt_kernel_json(envs_dir, name, channel_dir=channel_dir, cache_dir=cache_dir),
-    )
+make_corrupt_kernel_json = synchronous(amake_corrupt_kernel_json)
 
 
 async def amake_private_records(
@@ -569,14 +531,7 @@ async def amake_private_records(
     return await _abuild_plain_env(envs_dir, name, channel_dir, cache_dir, publish=False)
 
 
-def make_private_records(
-    envs_dir: Path, name: str, *, channel_dir: Path | None = None, cache_dir: Path | None = None
-) -> Path:
-    """Synchronous ``amake_private_records``."""
-    return run_outside_loop(
-        "make_private_records",
-        lambda: amake_private_records(envs_dir, name, channel_dir=channel_dir, cache_dir=cache_dir),
-    )
+make_private_records = synchronous(amake_private_records)
 
 
 def make_dangling_symlink(envs_dir: Path, name: str) -> Path:
@@ -602,14 +557,7 @@ async def amake_unreadable_env(
     return prefix
 
 
-def make_unreadable_env(
-    envs_dir: Path, name: str, *, channel_dir: Path | None = None, cache_dir: Path | None = None
-) -> Path:
-    """Synchronous ``amake_unreadable_env`` (see there for the root caveat)."""
-    return run_outside_loop(
-        "make_unreadable_env",
-        lambda: amake_unreadable_env(envs_dir, name, channel_dir=channel_dir, cache_dir=cache_dir),
-    )
+make_unreadable_env = synchronous(amake_unreadable_env)
 
 
 def restore_permissions(prefix: Path) -> None:
