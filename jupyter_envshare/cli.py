@@ -17,6 +17,7 @@ from ._version import __version__
 from .config import EnvShare, load_config_files
 from .discovery import SharedEnv, Snapshot, discovery_for
 from .kernelspecs import env_status, sync_kernelspecs
+from .seal import seal, seal_message, unseal
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -99,6 +100,43 @@ def cmd_kernels_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_seal(args: argparse.Namespace) -> int:
+    """Write (or with --undo remove) the conda and pip markers that refuse changes to an env."""
+    settings = settings_from_args(args)
+    name, prefix = _resolve_env(settings, args.env)
+    if args.undo:
+        report = unseal(prefix)
+    else:
+        contact = settings.contact
+        record = discovery_for(settings.discovery_config()).snapshot().env(name)
+        if record is not None and record.catalog:
+            contact = str(record.catalog.get("contact") or record.catalog.get("owner") or contact)
+        report = seal(prefix, args.message or seal_message(name, contact))
+    if args.json:
+        print(json.dumps({"env": name, **report.as_json()}, indent=2))
+    else:
+        state = "sealed" if report.sealed else ("partly sealed" if report.frozen else "not sealed")
+        print(f"{name} ({report.prefix}, owner {report.owner}): {state}")
+        print(f"  conda-meta/frozen: {'yes' if report.frozen else 'no'}")
+        for marker in report.externally_managed:
+            print(f"  {marker}")
+        if not args.undo and not report.externally_managed:
+            print("  no Python interpreter found: pip is not covered")
+        for finding in report.writable_by_others:
+            print(f"  warning: {finding}")
+    return EXIT_PROBLEMS if report.writable_by_others else EXIT_OK
+
+
+def _resolve_env(settings: EnvShare, env: str) -> tuple[str, Path]:
+    record = discovery_for(settings.discovery_config()).snapshot(force=True).env(env)
+    if record is not None:
+        return record.name, Path(record.prefix)
+    path = Path(env).expanduser()
+    if (path / "conda-meta").is_dir():
+        return path.name, path.resolve()
+    raise ValueError(f"no environment called {env!r} (see `jupyter envshare kernels list`)")
+
+
 def _snapshot(args: argparse.Namespace) -> Snapshot:
     settings = settings_from_args(args)
     return discovery_for(settings.discovery_config()).snapshot(force=True)
@@ -143,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     ksync = ksub.add_parser("sync", parents=[common], help="write shared kernels as kernelspec files")
     ksync.add_argument("--dir", required=True, help="a kernels directory, e.g. .../share/jupyter/kernels")
     ksync.set_defaults(func=cmd_kernels_sync)
+    for name, undo, summary in (
+        ("seal", False, "make conda and pip refuse to change an environment (CEP 22, PEP 668)"),
+        ("unseal", True, "remove the markers written by seal"),
+    ):
+        sealer = sub.add_parser(name, parents=[common], help=summary, description=summary)
+        sealer.add_argument("env", help="environment name (or prefix path)")
+        if not undo:
+            sealer.add_argument("--message", help="the refusal message (default: advice naming the contact)")
+        sealer.set_defaults(func=cmd_seal, undo=undo, message=None)
     return parser
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_runtime_dir
-from traitlets import Bool, Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, List, Unicode, default
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
@@ -106,6 +106,27 @@ class EnvShare(Configurable):
     extra_kernel_env = Dict(
         default_value={},
         help="Extra environment variables set in every shared kernel (after activation).",
+    ).tag(config=True)
+
+    guard_mode = Enum(
+        ["advise", "warn", "off"],
+        default_value="advise",
+        help="""What the install guard does with `!conda install`, `%pip install` and their cousins
+        aimed at a shared environment: advise (stop them and show advice, the default), warn (show
+        the advice and let them run) or off.""",
+    ).tag(config=True)
+
+    advice_template = Unicode(
+        "",
+        help="""Markdown shown when the guard intercepts a command (empty: the built-in text).
+        Fields: {env}, {outcome}, {reason_sentence}, {contact}, {packages}, {specs_plain},
+        {request_command}.""",
+    ).tag(config=True)
+
+    contact = Unicode(
+        "the admins of this hub",
+        help="Who manages the shared environments, as the advice names them (a catalog entry's "
+        "'contact' or 'owner' wins for its environment).",
     ).tag(config=True)
 
     spool_dir = Unicode(

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from jupyter_server.utils import url_path_join
 from traitlets import Unicode
 
 from .activation import ActivationCache, IsolationSettings, apply_isolation
+from .arming import arm, base_url_of, ensure_shims, guard_context
 from .config import EnvShare, current_user, envshare_settings
-from .discovery import EnvUnavailable, discovery_for, load_kernel_json
+from .discovery import EnvUnavailable, SharedEnv, discovery_for, load_kernel_json
 from .spool import append_event, make_event
 
 FALLBACK_ARGV = [sys.executable, "-m", "jupyter_envshare.fallback", "-f", "{connection_file}"]
@@ -80,6 +82,8 @@ class EnvShareProvisioner(LocalProvisioner):
             # A bare `python` must be the environment's, not the server's (jupyter_client would
             # otherwise substitute its own sys.executable).
             argv[0] = shutil.which(argv[0], path=env["PATH"]) or argv[0]
+        if settings.guard_mode != "off":
+            argv = self._arm_guard(settings, shared, entry.language, env, argv)
         self.kernel_spec.argv = argv
         self.kernel_spec.env = dict(spec.get("env") or {})
         for warning in warnings:
@@ -87,6 +91,30 @@ class EnvShareProvisioner(LocalProvisioner):
         self._record(settings, "launch", prefix=shared.prefix)
         kwargs["env"] = env
         return await super().pre_launch(**kwargs)
+
+    def _arm_guard(
+        self, settings: EnvShare, shared: SharedEnv, language: str, env: dict[str, str], argv: list[str]
+    ) -> list[str]:
+        try:
+            shims: Path | None = ensure_shims(Path(settings.spool_dir))
+        except OSError as err:  # without shims the IPython guard still works; say so in the log
+            self.log.warning("[envshare] cannot write guard shims in %s: %s", settings.spool_dir, err)
+            shims = None
+        catalog = shared.catalog or {}
+        base_url = base_url_of(self.parent)
+        context = guard_context(
+            env=shared.name,
+            prefix=shared.prefix,
+            roots=[os.path.realpath(root) for root in settings.env_roots],
+            mode=settings.guard_mode,
+            template=settings.advice_template,
+            contact=str(catalog.get("contact") or catalog.get("owner") or settings.contact),
+            spool=settings.spool_dir,
+            user=current_user(),
+            request_url=url_path_join(base_url, "envshare", "api", "requests") if base_url else None,
+            shims=str(shims or ""),
+        )
+        return arm(env, argv, language, context, shims)
 
     def _record(self, settings: EnvShare, kind: str, **fields: Any) -> None:
         event = make_event(kind, current_user(), env=self.env, kernel=self.kernel, **fields)
