@@ -78,6 +78,17 @@ def _welcome_notebook() -> dict[str, object]:
             code("import os, sys\nprint(sys.prefix)\nprint(os.environ['CONDA_DEFAULT_ENV'])"),
             code("import isis_marker\nisis_marker.ENV_MARKER"),
             code("import site\nsite.ENABLE_USER_SITE  # False: ~/.local cannot shadow the env"),
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": (
+                    "Shared environments are read-only. Try to install into this one: the install "
+                    "guard stops the command, changes nothing, and says how to ask for the package "
+                    "(or how to get a personal environment right now)."
+                ),
+            },
+            code("%pip install polars"),
+            code('%envshare request "polars>=1.0" --reason "faster joins for the survey data"'),
         ],
     }
 

@@ -16,8 +16,10 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import os
 import platform
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final, Literal, ParamSpec, TypeVar, get_args
 
 import conda_package_handling.api as cph
 import rattler
@@ -40,6 +42,7 @@ __all__ = [
     "PLACEHOLDER",
     "HistoryBlock",
     "PackageSpec",
+    "PythonStyle",
     "absolute",
     "abuild_channel",
     "activate_package",
@@ -67,6 +70,9 @@ __all__ = [
 T = TypeVar("T")
 P = ParamSpec("P")
 
+PythonStyle = Literal["conda", "venv"]
+"""How a launchable env gets its interpreter (see ``install_env(python_style=...)``)."""
+
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 """The prefix placeholder conda-build writes into text files; rattler rewrites it on install."""
 
@@ -86,6 +92,29 @@ _SPEC_NAME = re.compile(r"^\s*(?:[^:\s]+::)?([A-Za-z0-9_.\-]+)")
 # venv's activation scripts do not exist in a conda env; leaving them would let code "activate"
 # an env through venv and skip conda's activate.d hooks without any test noticing.
 _VENV_ACTIVATE_SCRIPTS = ("activate", "activate.csh", "activate.fish", "Activate.ps1")
+# Entries of the host stdlib a conda-style env must not share: its own site-packages, and pip's
+# PEP 668 marker (Debian ships one; sealing writes the env's own, never through a link to the host).
+_STDLIB_SKIP = frozenset({"site-packages", "dist-packages", "EXTERNALLY-MANAGED"})
+# conda's console-script template (conda.core.portability / conda.gateways.disk.create).
+_ENTRY_POINT_TEMPLATE = """\
+# -*- coding: utf-8 -*-
+import re
+import sys
+
+from {module} import {import_name}
+
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])
+    sys.exit({func}())
+"""
+# Linux's historical limit on a #! line (conda's MAX_SHEBANG_LENGTH): longer ones get a trampoline.
+_MAX_SHEBANG_LENGTH = 127
+_PIP_ENTRY_POINT = "pip._internal.cli.main:main"
+# Asks a freshly made interpreter where it thinks it lives (-I -S: no environment, no site).
+_PROBE = (
+    "import json, site, sys, sysconfig; "
+    "print(json.dumps([sys.prefix, sys.base_prefix, sysconfig.get_path('stdlib'), site.getsitepackages()]))"
+)
 
 
 def python_xy() -> str:
@@ -222,8 +251,9 @@ def stub_package(name: str, version: str, *, build: str = "h0_0", depends: Seque
 def python_runtime_packages() -> list[PackageSpec]:
     """Return metadata-only ``python`` and ``ipykernel`` records matching the running interpreter.
 
-    The interpreter itself comes from a venv (see ``install_env(python_venv=True)``); these
-    records make conda-meta tell the same story a real env would (python version, ipykernel).
+    The interpreter itself is the running one, made to live in the env (see
+    ``install_env(python_venv=True)``); these records make conda-meta tell the same story a real
+    env would (python version, ipykernel).
     """
     try:
         ipykernel_version = importlib.metadata.version("ipykernel")
@@ -307,8 +337,8 @@ def module_package(
     """Return a package shipping an importable module that says which env it was installed in.
 
     The module defines ``__version__``, ``ENV_MARKER`` and ``PREFIX`` (rewritten by the installer
-    to the env prefix). ``python_version`` defaults to the running interpreter, whose venv is
-    what imports the module in a launchable env.
+    to the env prefix). ``python_version`` defaults to the running interpreter, whose copy in a
+    launchable env is what imports the module.
     """
     xy = python_version or python_xy()
     env_marker = marker if marker is not None else f"{module_name}-{version}"
@@ -635,11 +665,164 @@ def _make_python_venv(prefix: Path) -> None:
         (prefix / "bin" / script).unlink(missing_ok=True)
     site_dir = prefix / "lib" / f"python{python_xy()}" / "site-packages"
     site_dir.mkdir(parents=True, exist_ok=True)
+    _write_host_site_pth(site_dir)
+
+
+def _write_host_site_pth(site_dir: Path) -> None:
     # `import site; site.addsitedir(...)` rather than bare paths: addsitedir also processes the
     # .pth files in there (editable installs, namespace hooks), so whatever imports in the test
     # interpreter imports in the kernel.
     lines = [f"import site; site.addsitedir({d!r})\n" for d in _host_site_dirs()]
     (site_dir / "_envshare_host_site.pth").write_text("".join(lines))
+
+
+@dataclass(frozen=True)
+class _BasePython:
+    """Where the running interpreter's installation keeps what a conda-style env copies or links."""
+
+    binary: Path
+    stdlib: Path
+    libpython: Path | None
+
+
+@functools.cache
+def _base_python() -> _BasePython:
+    base = Path(sys.base_prefix)
+    # A venv's bin/python is a link to (or a copy of) the base interpreter, which venv records as
+    # sys._base_executable; the real path is the binary itself, not pyenv's or a distro's link.
+    executable = getattr(sys, "_base_executable", None) or sys.executable
+    binary = Path(os.path.realpath(executable))
+    if not binary.is_file():
+        binary = Path(os.path.realpath(base / "bin" / f"python{python_xy()}"))
+    stdlib = Path(sysconfig.get_path("stdlib", vars={"installed_base": str(base), "base": str(base)}))
+    if not binary.is_file() or not (stdlib / "os.py").is_file():
+        raise RuntimeError(f"cannot find the base interpreter of {sys.executable} (tried {binary}, {stdlib})")
+    libpython: Path | None = None
+    soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED") and isinstance(soname, str) and ".so" in soname:
+        # Only a libpython in <base>/lib needs a link: that is where an $ORIGIN/../lib runpath
+        # (conda, python-build-standalone) looks from the copied binary. One elsewhere (Debian's
+        # LIBDIR is /usr/lib/<triplet>, and its /usr/bin/python3.X is static anyway) is found
+        # the way the base binary finds it. LIBDIR may be a build-time path: check both.
+        base_lib = (base / "lib").resolve()
+        libdir = sysconfig.get_config_var("LIBDIR")
+        for directory in (base / "lib", Path(str(libdir)) if libdir else None):
+            if directory is not None and directory.resolve() == base_lib and (directory / soname).exists():
+                libpython = directory / soname
+                break
+    return _BasePython(binary=binary, stdlib=stdlib, libpython=libpython)
+
+
+def _link(target: Path | str, link: Path) -> None:
+    if not link.is_symlink() and not link.exists():
+        link.symlink_to(target)
+
+
+def _shebang(python: Path) -> str:
+    line = f"#!{python}\n"
+    if len(line) > _MAX_SHEBANG_LENGTH or " " in str(python):
+        # What conda writes when the kernel would truncate the #! line or split it at a space:
+        # sh runs the file, and to python the second line is a string literal.
+        line = f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\" #'''\n"
+    return line
+
+
+def _pip_entry_point() -> str:
+    try:
+        dist = importlib.metadata.distribution("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return _PIP_ENTRY_POINT
+    for ep in dist.entry_points:
+        if ep.group == "console_scripts" and ep.name == "pip":
+            return ep.value
+    return _PIP_ENTRY_POINT
+
+
+def _write_entry_point(path: Path, python: Path, entry_point: str) -> None:
+    module, _, func = entry_point.partition(":")
+    import_name = func.split(".")[0]
+    text = _shebang(python) + _ENTRY_POINT_TEMPLATE.format(module=module, import_name=import_name, func=func)
+    path.unlink(missing_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def _probe_python(python: Path) -> tuple[str, str, str, list[str]]:
+    proc = subprocess.run(
+        [str(python), "-I", "-S", "-c", _PROBE], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{python} does not start: {proc.stderr.strip()}")
+    prefix, base_prefix, stdlib, site_dirs = json.loads(proc.stdout)
+    return str(prefix), str(base_prefix), str(stdlib), [str(d) for d in site_dirs]
+
+
+def _make_python_conda(prefix: Path, script_prefix: Path | None = None) -> None:
+    """Give ``prefix`` the running interpreter the way a conda ``python`` package lays it out.
+
+    The binary is copied (python finds its prefix from the real path of its executable, so a
+    link would lead it back to the base installation), the base stdlib is linked entry by entry
+    into ``lib/pythonX.Y`` and site-packages is the env's own, with a ``.pth`` that adds the host
+    site-packages. The result has ``sys.prefix == sys.base_prefix == prefix`` and, unlike a venv,
+    honours an ``EXTERNALLY-MANAGED`` marker in its stdlib. ``bin/pip`` and ``bin/pip3`` are
+    console scripts for that interpreter, as conda's pip package installs them, with shebangs
+    naming ``script_prefix`` (default ``prefix``).
+    """
+    if (prefix / "pyvenv.cfg").exists():
+        raise ValueError(f"{prefix} already has a venv python; it cannot also get a conda-style one")
+    base = _base_python()
+    bin_dir = prefix / "bin"
+    python = bin_dir / base.binary.name
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    if not python.exists():
+        # Copied, not hardlinked: a chmod or write on the env's file must never reach the host's.
+        tmp = python.with_name(f".{python.name}.tmp")
+        shutil.copy2(base.binary, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(python)
+    for alias in ("python", "python3", f"python{python_xy()}"):
+        if alias != python.name:
+            _link(python.name, bin_dir / alias)
+    lib = prefix / "lib"
+    stdlib = lib / base.stdlib.name
+    stdlib.mkdir(parents=True, exist_ok=True)
+    if base.libpython is not None:
+        _link(base.libpython, lib / base.libpython.name)
+    for entry in sorted(base.stdlib.iterdir()):
+        if entry.name not in _STDLIB_SKIP:
+            _link(entry, stdlib / entry.name)
+    site_dir = stdlib / "site-packages"
+    site_dir.mkdir(exist_ok=True)
+    _write_host_site_pth(site_dir)
+
+    got_prefix, got_base, got_stdlib, site_dirs = _probe_python(python)
+    if {got_prefix, got_base} != {str(prefix)} or got_stdlib != str(stdlib):
+        raise RuntimeError(
+            f"{python} (a copy of {base.binary}) does not live in {prefix}: sys.prefix={got_prefix}, "
+            f"sys.base_prefix={got_base}, stdlib={got_stdlib}"
+        )
+    if str(site_dir) not in site_dirs:
+        # Debian's site.py reads <prefix>/lib/python3.X/dist-packages (and two others) outside a
+        # venv, never site-packages: point the one it reads next to the stdlib at site-packages.
+        beside = [Path(d) for d in site_dirs if Path(d).parent == stdlib]
+        if not beside:
+            raise RuntimeError(f"{python} reads no site-packages directory in {stdlib}: {site_dirs}")
+        _link(site_dir.name, beside[0])
+
+    shown = script_prefix if script_prefix is not None else prefix
+    entry_point = _pip_entry_point()
+    for name in ("pip", "pip3"):
+        _write_entry_point(bin_dir / name, shown / "bin" / "python", entry_point)
+
+
+def _make_python(prefix: Path, style: PythonStyle, script_prefix: Path | None = None) -> None:
+    if style == "conda":
+        _make_python_conda(prefix, script_prefix)
+        return
+    conda_python = prefix / "bin" / f"python{python_xy()}"
+    if conda_python.is_file() and not conda_python.is_symlink() and not (prefix / "pyvenv.cfg").exists():
+        raise ValueError(f"{prefix} already has a conda-style python; it cannot also become a venv")
+    _make_python_venv(prefix)
 
 
 def _finish_install(
@@ -674,6 +857,7 @@ async def ainstall_env(
     specs: Sequence[str],
     *,
     python_venv: bool = False,
+    python_style: PythonStyle = "conda",
     cache_dir: Path,
     history: Sequence[HistoryBlock] | None = None,
     publish: bool = True,
@@ -687,16 +871,23 @@ async def ainstall_env(
 
     On an existing env this is a ``conda install``: previously requested specs are kept, the
     installed records are passed to the solver and installer (an update transaction), and a
-    history block is appended. ``python_venv`` first makes ``prefix`` a venv of the running
-    interpreter that can import its packages, so ``<prefix>/bin/python -m ipykernel_launcher``
-    works with ``sys.prefix == prefix``. ``history`` replaces the generated block;
-    ``target_prefix`` is written into files instead of ``prefix`` (staging builds);
-    ``records`` skips the solve (pre-solved for exactly these specs).
+    history block is appended. ``python_venv`` (a historical name) first makes the env launchable:
+    it gets the running interpreter, able to import what the running one imports, so
+    ``<prefix>/bin/python -m ipykernel_launcher`` works with ``sys.prefix == prefix``.
+    ``python_style`` says how: ``"conda"`` (default) lays the interpreter out as conda's python
+    package does (``sys.base_prefix == prefix``, stdlib in ``lib/pythonX.Y``, ``bin/pip``), so pip
+    honours an ``EXTERNALLY-MANAGED`` marker there; ``"venv"`` makes ``prefix`` a venv
+    (``sys.base_prefix`` is the host's; pip ignores PEP 668 markers). ``history`` replaces the
+    generated block; ``target_prefix`` is written into files instead of ``prefix`` (staging
+    builds, pip's shebang too); ``records`` skips the solve (pre-solved for exactly these specs).
     """
+    if python_style not in get_args(PythonStyle):
+        raise ValueError(f"python_style must be one of {get_args(PythonStyle)}, not {python_style!r}")
     prefix = absolute(prefix)
     before = await asyncio.to_thread(installed_records, prefix)
     if python_venv:
-        await asyncio.to_thread(_make_python_venv, prefix)
+        script_prefix = absolute(target_prefix) if target_prefix is not None else None
+        await asyncio.to_thread(_make_python, prefix, python_style, script_prefix)
     requested = _merge_specs(_requested_specs(before), specs)
     if records is None:
         records = await asolve(channel_dir, requested, gateway=gateway, locked=before)
