@@ -8,17 +8,20 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from jupyter_envshare.testing.envfactory import (
+    PythonStyle,
     build_channel,
     install_env,
     installed_records,
     module_package,
     python_kernel_package,
     python_runtime_packages,
+    python_xy,
     read_history,
 )
 from jupyter_envshare.testing.layouts import build_isis_installation, swap_current
@@ -47,6 +50,7 @@ def _install(
     specs: list[str],
     *,
     python_venv: bool = False,
+    python_style: PythonStyle = "conda",
     publish: bool = True,
 ) -> Path:
     return install_env(
@@ -55,8 +59,21 @@ def _install(
         specs,
         cache_dir=tmp_path / "pkgs",
         python_venv=python_venv,
+        python_style=python_style,
         publish=publish,
     )
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+
+
+def _run(*argv: str | Path) -> str:
+    proc = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, env=_clean_env(), check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def test_history_has_conda_block_format(tmp_path: Path, channel: Path) -> None:
@@ -132,6 +149,75 @@ def test_launchable_env_python_runs_inside_the_prefix(tmp_path: Path, channel: P
 
     # Then it runs in the env and sees the env's packages
     assert proc.stdout.splitlines() == [str(prefix), "isis4.3.0"]
+
+
+_PYTHON_FACTS = (
+    "import json, sys, sysconfig, ipykernel, isis_marker; print(json.dumps({"
+    "'prefix': sys.prefix, 'base_prefix': sys.base_prefix, 'executable': sys.executable, "
+    "'stdlib': sysconfig.get_path('stdlib'), 'marker': isis_marker.ENV_MARKER, "
+    "'marker_prefix': isis_marker.PREFIX, 'ipykernel': ipykernel.__file__}))"
+)
+
+
+def test_launchable_env_python_is_a_conda_style_interpreter(tmp_path: Path, channel: Path) -> None:
+    # Given a launchable env built the default (conda) way
+    prefix = _install(
+        tmp_path, channel, "conda-py", ["envshare-kernel-python", "isis_marker==4.3.0"], python_venv=True
+    )
+
+    # When its python describes itself and its pip reports its version
+    facts = json.loads(_run(prefix / "bin" / "python", "-c", _PYTHON_FACTS))
+    pip_version = _run(prefix / "bin" / "pip", "--version")
+    pip3_version = _run(prefix / "bin" / "pip3", "--version")
+
+    # Then the interpreter is not a venv: the env is its own base, with its stdlib inside
+    assert facts["prefix"] == facts["base_prefix"] == str(prefix)
+    assert facts["executable"] == str(prefix / "bin" / "python")
+    assert facts["stdlib"] == str(prefix / "lib" / f"python{python_xy()}")
+    assert not (prefix / "pyvenv.cfg").exists()
+    assert not (prefix / "lib" / f"python{python_xy()}" / "EXTERNALLY-MANAGED").exists()
+    # ... it imports ipykernel from the host and the marker installed into the env
+    assert (facts["marker"], facts["marker_prefix"]) == ("isis4.3.0", str(prefix))
+    assert facts["ipykernel"]
+    # ... and bin/pip is a console script of that python, as conda's pip package installs it
+    assert (prefix / "bin" / "pip").read_text().splitlines()[0] == f"#!{prefix}/bin/python"
+    assert f"(python {python_xy()})" in pip_version
+    assert pip3_version == pip_version
+
+
+def test_pip_launcher_survives_a_prefix_too_long_for_a_shebang(tmp_path: Path, channel: Path) -> None:
+    # Given a launchable env whose bin/python path is longer than the kernel reads of a #! line
+    name = "long-" + "x" * max(1, 130 - len(str(tmp_path / "envs")))
+    prefix = _install(tmp_path, channel, name, ["isis_marker==4.3.0"], python_venv=True)
+    assert len(f"#!{prefix}/bin/python") > 127
+
+    # When its pip runs
+    script = (prefix / "bin" / "pip").read_text().splitlines()
+    version = _run(prefix / "bin" / "pip", "--version")
+
+    # Then it went through conda's sh trampoline to the env's python
+    assert script[:2] == ["#!/bin/sh", f"'''exec' \"{prefix}/bin/python\" \"$0\" \"$@\" #'''"]
+    assert f"(python {python_xy()})" in version
+
+
+def test_venv_style_remains_available(tmp_path: Path, channel: Path) -> None:
+    # Given a launchable env asking for the old venv interpreter
+    prefix = _install(
+        tmp_path, channel, "venv-py", ["isis_marker==4.3.0"], python_venv=True, python_style="venv"
+    )
+
+    # When its python describes itself
+    code = (
+        "import json, sys, isis_marker as m; print(json.dumps([sys.prefix, sys.base_prefix, m.ENV_MARKER]))"
+    )
+    env_prefix, base_prefix, marker = json.loads(_run(prefix / "bin" / "python", "-c", code))
+
+    # Then it is a venv of the running interpreter's base that still sees the env's packages
+    assert (env_prefix, marker) == (str(prefix), "isis4.3.0")
+    assert base_prefix == sys.base_prefix != env_prefix
+    assert (prefix / "pyvenv.cfg").exists()
+    assert not (prefix / "bin" / "activate").exists()
+    assert not (prefix / "bin" / "pip").exists()
 
 
 def test_second_install_is_an_update_transaction(tmp_path: Path, channel: Path) -> None:

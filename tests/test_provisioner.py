@@ -71,7 +71,10 @@ def test_kernel_by_name_after_sync_runs_in_the_shared_env(
     assert facts["prefix"] == prefix
     assert facts["env"]["CONDA_PREFIX"] == prefix
     assert facts["env"]["CONDA_DEFAULT_ENV"] == "isis4.3.0"
-    assert facts["env"]["PATH"].split(os.pathsep)[0] == f"{prefix}/bin"
+    path = facts["env"]["PATH"].split(os.pathsep)
+    # first the guard's shims (conda, pip...), then the environment's bin
+    assert "/shims-" in path[0]
+    assert path[1] == f"{prefix}/bin"
     assert facts["env"]["VIRTUAL_ENV"] is None
     # and imports the module only that environment has, not the ~/.local copy
     assert marker.strip() == "isis4.3.0"
