@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +208,18 @@ def test_very_long_command_is_judged() -> None:
     verdicts = blocked(analyze(command, TARGET))
     assert verdicts
     assert len(render(GuardContext(env="e", prefix=PREFIX), verdicts, command)["text/plain"]) < 200000
+
+
+def test_guard_code_runs_on_python_3_8() -> None:
+    # The guard runs inside shared environments of any age; vermin finds syntax and stdlib use
+    # newer than the minimum.
+    vermin = shutil.which("vermin", path=str(Path(sys.executable).parent))
+    assert vermin is not None, "vermin is part of the test extras"
+    guard = Path(__file__).resolve().parent.parent / "jupyter_envshare" / "guard" / "envshare_guard"
+    done = subprocess.run(
+        [vermin, "--no-tips", "--violations", "--eval-annotations", "-t=3.8-", str(guard)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
