@@ -51,8 +51,9 @@ def static_activation(prefix: str, env_name: str, base: Mapping[str, str]) -> di
     env["CONDA_DEFAULT_ENV"] = env_name
     env["CONDA_SHLVL"] = "1"
     env["CONDA_PROMPT_MODIFIER"] = f"({env_name}) "
-    env.update(_state_vars(prefix))
+    # Packages' env_vars.d first; the environment's own `conda env config vars` win, as in conda.
     env.update(_env_vars_d(prefix))
+    env.update(_state_vars(prefix))
     return env
 
 
@@ -158,7 +159,10 @@ class ActivationCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"edits": edits}), encoding="utf-8")
+            # Activation may set tokens or licence servers: readable by this user only.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"edits": edits}))
             tmp.replace(path)
         except OSError as err:  # the cache is an optimisation; launching goes on without it
             log.debug("[envshare] cannot cache activation in %s: %s", path, err)
@@ -182,9 +186,10 @@ def diff_env(before: Mapping[str, str], after: Mapping[str, str]) -> list[Edit]:
         old = before.get(var)
         if old == new:
             continue
-        if old and new.endswith(old) and len(new) > len(old):
+        # Only path-list growth counts as prepend/append ("1" -> "11" is a new value, not a prepend).
+        if old and new.endswith(os.pathsep + old):
             edits.append((var, "prepend", new[: -len(old)]))
-        elif old and new.startswith(old) and len(new) > len(old):
+        elif old and new.startswith(old + os.pathsep):
             edits.append((var, "append", new[len(old) :]))
         else:
             edits.append((var, "set", new))

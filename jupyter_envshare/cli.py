@@ -85,6 +85,14 @@ def cmd_kernels_list(args: argparse.Namespace) -> int:
 def cmd_kernels_sync(args: argparse.Namespace) -> int:
     """Write the shared kernels as kernelspec files for tools that run without the server."""
     snap = _snapshot(args)
+    if args.config or args.env_root:
+        # The provisioner finds environments through the config files: kernels of roots given
+        # only on this command line would start the explaining fallback kernel instead.
+        print(
+            "jupyter envshare: warning: --config/--env-root apply to this command only; kernels "
+            "written now launch only where the Jupyter config files name the same environments.",
+            file=sys.stderr,
+        )
     written, removed = sync_kernelspecs(snap, Path(args.dir))
     if args.json:
         print(

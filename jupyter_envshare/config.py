@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_config_path, jupyter_runtime_dir
-from traitlets import Bool, Dict, Enum, Float, List, Unicode, default
-from traitlets.config import Config, Configurable
+from traitlets import Bool, Dict, Enum, Float, List, Unicode, default, validate
+from traitlets.config import Config, Configurable, LoggingConfigurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
 from .discovery import DiscoveryConfig
@@ -19,7 +19,7 @@ from .discovery import DiscoveryConfig
 CONFIG_BASENAMES = ("jupyter_config", "jupyter_server_config")
 
 
-class EnvShare(Configurable):
+class EnvShare(LoggingConfigurable):
     """Settings for the shared conda environments this server exposes as kernels."""
 
     env_roots = List(
@@ -136,6 +136,31 @@ class EnvShare(Configurable):
     @default("spool_dir")
     def _spool_dir_default(self) -> str:
         return str(Path(jupyter_runtime_dir()) / "envshare")
+
+    @validate("name_format", "display_name_format", "pkgs_dirs")
+    def _valid_template(self, proposal: Any) -> str:
+        # A template with an unknown field would break every listing or launch: keep the default
+        # and say why, loudly, rather than stop the server or empty the kernel list.
+        fields = {
+            "name_format": {"env": "e", "kernel": "k", "raw_kernel": "k", "language": "python"},
+            "display_name_format": {"display_name": "Python 3", "env": "e", "language": "python"},
+            "pkgs_dirs": {"user": "u", "home": "/home/u", "env": "e"},
+        }[proposal["trait"].name]
+        value: str = proposal["value"]
+        try:
+            value.format(**fields)
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            fallback: str = proposal["trait"].default_value
+            self.log.error(
+                "EnvShare.%s = %r is not a valid template (%r); it may use the fields %s. Using %r instead.",
+                proposal["trait"].name,
+                value,
+                err,
+                ", ".join("{" + f + "}" for f in fields),
+                fallback,
+            )
+            return fallback
+        return value
 
     def discovery_config(self) -> DiscoveryConfig:
         """The immutable subset of settings that discovery depends on."""

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,8 @@ def stat_key(path: str) -> StatKey:
         st = os.stat(path)
     except OSError as err:
         return (-(err.errno or 1),)
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    # ctime too: a chmod (records made readable, a kernel.json made private) changes only it.
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
 
 def _unchanged(watch: tuple[tuple[str, StatKey], ...]) -> bool:
@@ -163,7 +164,7 @@ def _unchanged(watch: tuple[tuple[str, StatKey], ...]) -> bool:
             if key != (-(err.errno or 1),):
                 return False
             continue
-        if key != (st.st_ino, st.st_mtime_ns, st.st_size):
+        if key != (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size):
             return False
     return True
 
@@ -197,12 +198,14 @@ class EnvDiscovery:
             self._checked_at = now
             return self._snapshot
 
-    def resolve(self, env: str, raw_kernel: str | None = None) -> tuple[SharedEnv, KernelEntry]:
+    def resolve(
+        self, env: str, raw_kernel: str | None = None, snapshot: Snapshot | None = None
+    ) -> tuple[SharedEnv, KernelEntry]:
         """The usable environment ``env`` and its kernel ``raw_kernel``, freshly checked.
 
         Raises ``EnvUnavailable`` with a message for the notebook when it is gone, denied or broken.
         """
-        snap = self.snapshot(force=True)
+        snap = snapshot if snapshot is not None else self.snapshot(force=True)
         record = snap.env(env)
         if record is None:
             raise EnvUnavailable(env, f"The shared environment '{env}' does not exist (any more).")
@@ -257,7 +260,13 @@ class EnvDiscovery:
         real = os.path.realpath(root)
         key = stat_key(real)
         cached = self._roots.get(root)
-        if cached is not None and cached[0] == real and cached[1] == key:
+        if (
+            cached is not None
+            and cached[0] == real
+            and cached[1] == key
+            # a dangling link whose target has appeared since must be read again
+            and not any(c.problem is not None and os.path.exists(c.location) for c in cached[2])
+        ):
             return cached[2], None
         if key[0] < 0:
             missing = Problem(
@@ -303,11 +312,11 @@ class EnvDiscovery:
         path = os.path.abspath(os.path.expanduser(prefix))
         name = str(entry["name"]) if entry and entry.get("name") else os.path.basename(path)
         problem = None
-        alias_of = os.path.realpath(path) if os.path.islink(path) else None
         if not os.path.exists(path):
             problem = Problem("missing-prefix", f"Configured environment {path} does not exist.")
         catalog = entry if entry is not None else self._catalog_by_name().get(name)
-        return _Candidate(name, path, os.path.realpath(path), source, alias_of, catalog, problem)
+        # Never an alias, even when a symlink: an explicitly configured env is listed once.
+        return _Candidate(name, path, os.path.realpath(path), source, None, catalog, problem)
 
     def _scan(self, cand: _Candidate, check_meta: bool) -> _Scan:
         prefix = cand.location
@@ -330,7 +339,9 @@ class EnvDiscovery:
         # Stat before reading, so a change racing with the read shows up at the next listing.
         meta = prefix + "/conda-meta"
         kernels_dir = prefix + "/share/jupyter/kernels"
-        meta_watch = ((meta, stat_key(meta)),)
+        sidecar_path = os.path.join(meta, SIDECAR_NAME)
+        # The prefix (its mode decides read_only) and the sidecar (edited in place by `stamp`).
+        meta_watch = tuple((p, stat_key(p)) for p in (meta, prefix, sidecar_path))
         kernels_key = stat_key(kernels_dir)
         problems: list[Problem] = []
         if cand.problem is not None:
@@ -361,7 +372,7 @@ class EnvDiscovery:
                         )
                     )
                 if is_env:
-                    sidecar, sidecar_problem = _read_sidecar(os.path.join(meta, SIDECAR_NAME))
+                    sidecar, sidecar_problem = _read_sidecar(sidecar_path)
                     if sidecar_problem:
                         problems.append(sidecar_problem)
             if is_env:
@@ -384,8 +395,7 @@ class EnvDiscovery:
     def _assemble(
         self, candidates: list[_Candidate], scans: list[_Scan], root_problems: list[Problem]
     ) -> Snapshot:
-        cfg = self.config
-        seen_prefixes: set[str] = set()
+        seen_prefixes: dict[str, int] = {}
         kept: list[tuple[_Candidate, _Scan]] = []
         for cand, scan in zip(candidates, scans, strict=True):
             if not scan.is_env:
@@ -393,19 +403,26 @@ class EnvDiscovery:
             # The same environment reached through two sources is listed once (first source wins);
             # a symlink inside a root (an alias such as `latest -> isis4.3.0`) is kept on purpose.
             if cand.alias_of is None:
-                if scan.prefix in seen_prefixes:
+                index = seen_prefixes.get(scan.prefix)
+                if index is not None:
+                    if cand.catalog is not None and cand.source != "env_prefixes":
+                        # A catalog entry about an env found under a root still applies to it
+                        # (its name, owner, allowed_groups): the admin wrote it about that env.
+                        first, first_scan = kept[index]
+                        merged = {**(first.catalog or {}), **cand.catalog}
+                        name = str(cand.catalog.get("name") or first.wanted_name)
+                        kept[index] = (replace(first, wanted_name=name, catalog=merged), first_scan)
                     continue
-                seen_prefixes.add(scan.prefix)
+                seen_prefixes[scan.prefix] = len(kept)
             kept.append((cand, scan))
 
         env_names = self._env_names([c for c, _ in kept])
+        name_format, display_format = self._formats(root_problems)
         wanted: list[tuple[str, tuple[str, ...]]] = []
         for name, (_, scan) in zip(env_names, kept, strict=True):
             for raw in scan.kernels:
                 language = str(raw.spec.get("language", ""))
-                wanted.append(
-                    (kernel_name(cfg.name_format, name, raw.raw_name, language), (name, raw.raw_name))
-                )
+                wanted.append((kernel_name(name_format, name, raw.raw_name, language), (name, raw.raw_name)))
         kernel_names = resolve_collisions(wanted)
 
         envs: list[SharedEnv] = []
@@ -423,7 +440,7 @@ class EnvDiscovery:
                         raw_name=raw.raw_name,
                         env=name,
                         resource_dir=raw.resource_dir,
-                        display_name=display_name(cfg.display_name_format, name, shown, language),
+                        display_name=display_name(display_format, name, shown, language),
                         language=language,
                         spec=raw.spec,
                     )
@@ -453,6 +470,27 @@ class EnvDiscovery:
             generation=self._snapshot.generation + 1,
             _by_name={e.name: e for e in envs},
         )
+
+    def _formats(self, problems: list[Problem]) -> tuple[str, str]:
+        """The configured name formats, or the defaults (with a problem) when one cannot be used."""
+        cfg, defaults = self.config, DiscoveryConfig()
+        name_format, display_format = cfg.name_format, cfg.display_name_format
+        try:
+            kernel_name(name_format, "env", "kernel", "python")
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            problems.append(_bad_format("name_format", name_format, err, defaults.name_format))
+            name_format = defaults.name_format
+        try:
+            display_name(display_format, "env", "Python 3", "python")
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            problems.append(
+                _bad_format("display_name_format", display_format, err, defaults.display_name_format)
+            )
+            display_format = defaults.display_name_format
+        for problem in problems:
+            if problem.kind == "bad-config":
+                self._log_once("config", problem)
+        return name_format, display_format
 
     def _env_names(self, cands: list[_Candidate]) -> list[str]:
         """Unique environment names, first configured source first; later clashes get qualified."""
@@ -527,6 +565,14 @@ class EnvDiscovery:
         self._logged.add(marker)
         level = logging.ERROR if problem.severity == "error" else logging.WARNING
         log.log(level, "[envshare] %s: %s", where, problem.message)
+
+
+def _bad_format(label: str, value: str, err: Exception, fallback: str) -> Problem:
+    return Problem(
+        "bad-config",
+        f"EnvShare.{label} = {value!r} cannot be used ({err!r}); {fallback!r} is used instead.",
+        "warning",
+    )
 
 
 class EnvUnavailable(Exception):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpec, KernelSpecManager, NoSuchKernel
 
 from .config import EnvShare, envshare_settings
 from .discovery import (
@@ -109,14 +109,15 @@ class SharedSpecs:
                     for entry in env.kernels:
                         specs[entry.name] = (entry.resource_dir, shared_kernelspec(env, entry))
             self._specs = specs
-            self._prefixes = tuple(sorted({e.prefix + os.sep for e in snap.envs}))
+            # Only environments that offer a kernel can stand in for a native spec pointing into them.
+            self._prefixes = tuple(sorted({e.prefix + os.sep for e in snap.envs if e.usable and e.kernels}))
             self._generation = snap.generation
             self._snapshot = snap
         return snap, self._specs
 
     @property
     def prefixes(self) -> tuple[str, ...]:
-        """Resolved prefixes of every known environment, each ending with a separator."""
+        """Resolved prefixes of the usable environments with kernels, each ending with a separator."""
         return self._prefixes
 
 
@@ -128,13 +129,12 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         self.envshare: EnvShare = envshare_settings(self)
         self.shared = SharedSpecs(discovery_for(self.envshare.discovery_config()))
         self._native_key: tuple[StatKey, ...] | None = None
-        self._native: dict[str, tuple[str, SpecDict, str]] = {}
+        self._native: dict[str, tuple[str, SpecDict, tuple[str, ...]]] = {}
         self._native_files: tuple[str, ...] = ()
         self._merged_key: tuple[int, int] | None = None
         self._merged: dict[str, tuple[str, SpecDict]] = {}
         self._all_specs: dict[str, dict[str, Any]] = {}
         self._native_version = 0
-        self._kernelspec_objects: dict[str, KernelSpec] = {}
         self._seen: dict[str, tuple[SharedEnv, KernelEntry]] = {}
 
     # -- the KernelSpecManager interface ---------------------------------------------------------
@@ -159,11 +159,9 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         found = merged.get(kernel_name) or next((v for k, v in merged.items() if k.lower() == key), None)
         if found is not None:
             resource_dir, spec = found
-            cached = self._kernelspec_objects.get(kernel_name)
-            if cached is None or cached.resource_dir != resource_dir:
-                cached = self.kernel_spec_class(resource_dir=resource_dir, **spec)
-                self._kernelspec_objects[kernel_name] = cached
-            return cached
+            # A new object each time: the provisioner rewrites argv and env of the one it gets.
+            kspec: KernelSpec = self.kernel_spec_class(resource_dir=resource_dir, **spec)
+            return kspec
         unavailable = self._unavailable_spec(kernel_name)
         if unavailable is not None:
             return unavailable
@@ -178,11 +176,12 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         if merged_key != self._merged_key:
             prefixes = self.shared.prefixes
             merged: dict[str, tuple[str, SpecDict]] = {}
-            for name, (rd, spec, argv0) in self._native.items():
+            for name, (rd, spec, places) in self._native.items():
                 if name in shared:
                     continue
-                if argv0 and argv0.startswith(prefixes):
-                    # A native spec that runs inside a shared env is that env's kernel, listed once.
+                if name != NATIVE_KERNEL_NAME and any(p.startswith(prefixes) for p in places):
+                    # A native spec that runs inside a shared env is that env's kernel, listed once
+                    # (the server's own python3 always stays: it is the default kernel).
                     self.log.debug("[envshare] %s duplicates a shared kernel; hidden", name)
                     continue
                 merged[name] = (rd, spec)
@@ -195,7 +194,6 @@ class EnvShareKernelSpecManager(KernelSpecManager):
                 name: {"resource_dir": rd, "spec": spec} for name, (rd, spec) in merged.items()
             }
             self._merged_key = merged_key
-            self._kernelspec_objects.clear()
         return self._merged
 
     def _refresh_native(self) -> None:
@@ -206,7 +204,7 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         )
         if key == self._native_key:
             return
-        native: dict[str, tuple[str, SpecDict, str]] = {}
+        native: dict[str, tuple[str, SpecDict, tuple[str, ...]]] = {}
         files: list[str] = []
         for name, resource_dir in super().find_kernel_specs().items():
             files.append(os.path.join(resource_dir, "kernel.json"))
@@ -217,14 +215,7 @@ class EnvShareKernelSpecManager(KernelSpecManager):
             except Exception:
                 self.log.warning("Error loading kernelspec %r", name, exc_info=True)
                 continue
-            argv0 = ""
-            if spec.argv:
-                exe = spec.argv[0]
-                found = exe if os.path.isabs(exe) else shutil.which(exe)
-                # Resolve the directory only: an env's bin/python is often a symlink elsewhere.
-                if found:
-                    argv0 = os.path.join(os.path.realpath(os.path.dirname(found)), "")
-            native[name] = (resource_dir, spec.to_dict(), argv0)
+            native[name] = (resource_dir, spec.to_dict(), _env_places(spec))
         self._native = native
         self._native_files = tuple(files)
         # Key taken after listing: a change during it is caught at the next call.
@@ -249,6 +240,30 @@ class EnvShareKernelSpecManager(KernelSpecManager):
                 **fallback_kernelspec(env, entry, f"environment '{env.name}' is gone"),
             )
         return None
+
+
+def _env_places(spec: KernelSpec) -> tuple[str, ...]:
+    """Directories that tell which environment a native kernelspec runs in (resolved, with /).
+
+    Its interpreter's directory (not the interpreter itself: an env's bin/python is often a
+    symlink elsewhere), nb_conda_kernels' ``conda_env_path`` metadata, and the environment argument
+    of nb_conda_kernels' runner (``python -m nb_conda_kernels.runner CONDA_ROOT ENV ...``).
+    """
+    places: list[str] = []
+    argv = list(spec.argv or [])
+    if argv:
+        exe = argv[0]
+        found = exe if os.path.isabs(exe) else shutil.which(exe)
+        if found:
+            places.append(os.path.realpath(os.path.dirname(found)))
+    env_path = (spec.metadata or {}).get("conda_env_path")
+    if isinstance(env_path, str) and env_path:
+        places.append(os.path.realpath(env_path))
+    if "nb_conda_kernels.runner" in argv:
+        at = argv.index("nb_conda_kernels.runner")
+        if at + 2 < len(argv):
+            places.append(os.path.realpath(argv[at + 2]))
+    return tuple(os.path.join(p, "") for p in places)
 
 
 # -- kernelspec files for tools that run without the server ----------------------------------------

@@ -271,3 +271,71 @@ def test_resolve_collisions_ignores_input_order() -> None:
     first = resolve_collisions([("k", ("b",)), ("k", ("a",)), ("k-2", ("c",))])
     second = resolve_collisions([("k-2", ("c",)), ("k", ("a",)), ("k", ("b",))])
     assert first == second == {("a",): "k", ("b",): "k-3", ("c",): "k-2"}
+
+
+def test_chmod_and_sidecar_edits_show_at_next_listing(mutable_site: SharedInstallation) -> None:
+    # Given an env whose records were left private, listed once
+    eng = engine(mutable_site, metadata_interval=0.0)
+    prefix = mutable_site.prefix("isis4.2.0")
+    records = sorted((prefix / "conda-meta").glob("*.json"))
+    for record in records:
+        record.chmod(0o600)
+    assert any(p.kind == "private-records" for p in eng.snapshot().env("isis4.2.0").problems)  # type: ignore[union-attr]
+    # When an admin publishes them (chmod only: no mtime changes) and stamps a sidecar in place
+    for record in records:
+        record.chmod(0o644)
+    sidecar = prefix / "conda-meta" / "envshare"
+    sidecar.write_text('{"lock_sha256": "abc"}')
+    snap = eng.snapshot()
+    # Then both show at the next listing
+    record = snap.env("isis4.2.0")
+    assert record is not None
+    assert not any(p.kind == "private-records" for p in record.problems)
+    assert record.sidecar == {"lock_sha256": "abc"}
+    sidecar.write_text('{"lock_sha256": "def"}')
+    assert eng.snapshot().env("isis4.2.0").sidecar == {"lock_sha256": "def"}  # type: ignore[union-attr]
+
+
+def test_dangling_alias_heals_when_its_target_appears(mutable_site: SharedInstallation) -> None:
+    envs = mutable_site.envs_dir
+    (envs / "latest").symlink_to("isis4.4.0")
+    eng = engine(mutable_site)
+    assert not eng.snapshot().env("latest").usable  # type: ignore[union-attr]
+    shutil.copytree(envs / "isis4.3.0", envs / "isis4.4.0", symlinks=True)
+    latest = eng.snapshot().env("latest")
+    assert latest is not None
+    assert latest.usable
+    assert latest.alias_of == os.path.realpath(envs / "isis4.4.0")
+
+
+def test_catalog_entry_for_an_env_under_a_root_still_applies(
+    tmp_path: Path, mutable_site: SharedInstallation
+) -> None:
+    # Given a catalog naming and restricting an env that also sits under a root
+    catalog = tmp_path / "catalog.yml"
+    prefix = mutable_site.prefix("isis4.2.0")
+    catalog.write_text(f"- name: isis-secret\n  prefix: {prefix}\n  allowed_groups: [nobody-has-this]\n")
+    snap = engine(mutable_site, catalog=str(catalog)).snapshot()
+    # Then the env is listed once, under the catalog's name, and the restriction holds
+    assert snap.env("isis4.2.0") is None
+    secret = snap.env("isis-secret")
+    assert secret is not None
+    assert not secret.allowed
+    assert not any(k.env == "isis-secret" for k in snap.kernels.values())
+
+
+def test_explicit_prefix_that_is_a_symlink_to_a_root_env_is_listed_once(
+    tmp_path: Path, mutable_site: SharedInstallation
+) -> None:
+    link = tmp_path / "isis-link"
+    link.symlink_to(mutable_site.prefix("isis4.3.0"))
+    cfg = DiscoveryConfig(env_roots=(str(mutable_site.current_envs_dir),), env_prefixes=(str(link),))
+    snap = EnvDiscovery(cfg).snapshot()
+    assert [e.name for e in snap.envs].count("isis4.3.0") == 1
+    assert snap.env("isis-link") is None
+
+
+def test_unusable_name_format_falls_back_with_a_problem(mutable_site: SharedInstallation) -> None:
+    snap = engine(mutable_site, name_format="{env}-{user}").snapshot()
+    assert "conda-env-isis4.3.0-py" in snap.kernels
+    assert any(p.kind == "bad-config" and "{user}" in p.message for p in snap.problems)

@@ -188,3 +188,59 @@ def test_cli_lists_kernels_and_problems(
     text = capsys.readouterr().out
     assert "conda-env-isis4.3.0-py" in text
     assert "gone (broken)" in text
+
+
+def _spec_dir(kernels: Path, name: str, argv: list[str], metadata: dict[str, object] | None = None) -> None:
+    (kernels / name).mkdir(parents=True)
+    spec = {"argv": argv, "display_name": name, "language": "python", "metadata": metadata or {}}
+    (kernels / name / "kernel.json").write_text(json.dumps(spec))
+
+
+def test_dedupe_keeps_python3_and_kernels_of_unusable_envs_but_hides_nb_conda_kernels_specs(
+    site: SharedInstallation, tmp_path: Path, jupyter_home: Path
+) -> None:
+    # Given native specs: the server's python3 and a user's kernel into a denied env, both
+    # pointing into shared envs, and two specs written by nb_conda_kernels for isis4.3.0
+    kernels = tmp_path / "kernels"
+    isis = str(site.current_envs_dir / "isis4.3.0")
+    denied = str(site.current_envs_dir / "isis3.6.0")
+    _spec_dir(
+        kernels, "python3", [f"{isis}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    )
+    _spec_dir(
+        kernels,
+        "my-old-isis",
+        [f"{denied}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    )
+    _spec_dir(
+        kernels,
+        "conda-env-envs-isis4.3.0-py",
+        [
+            sys.executable,
+            "-m",
+            "nb_conda_kernels.runner",
+            "/opt/conda",
+            isis,
+            "python",
+            "-m",
+            "ipykernel_launcher",
+        ],
+    )
+    _spec_dir(kernels, "nbck-meta", ["python", "-m", "ipykernel_launcher"], {"conda_env_path": isis})
+    ksm = manager(site, kernel_dirs=[str(kernels)], denied_envs=["isis3.6.0"])
+    # When listed
+    names = set(ksm.find_kernel_specs())
+    # Then the default kernel and the user's own kernel stay, nb_conda_kernels' copies go
+    assert "python3" in names
+    assert "my-old-isis" in names
+    assert "conda-env-envs-isis4.3.0-py" not in names
+    assert "nbck-meta" not in names
+    assert ksm.get_kernel_spec("python3").argv[0] == f"{isis}/bin/python"
+
+
+def test_get_kernel_spec_returns_a_fresh_object(site: SharedInstallation, jupyter_home: Path) -> None:
+    # The provisioner rewrites argv of the spec it is given; the next caller must not see that.
+    ksm = manager(site)
+    first = ksm.get_kernel_spec("conda-env-isis4.3.0-py")
+    first.argv = ["changed"]
+    assert ksm.get_kernel_spec("conda-env-isis4.3.0-py").argv[0].endswith("/bin/python")
