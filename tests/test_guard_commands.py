@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from envshare_guard import ipython as guard_ipython
 
 # The guard is importable as `envshare_guard` (pytest's pythonpath), as it is inside kernels.
 from envshare_guard.advice import MIME_TYPE, render
 from envshare_guard.commands import (
+    KNOWN_TOOLS,
+    MAX_FILE_BYTES,
+    USER_SITE,
     Target,
     analyze,
     analyze_argv,
     blocked,
+    is_shared,
     package_names,
+    read_regular,
     requestable,
 )
+from envshare_guard.commands import SHIM_MARKER as GUARD_SHIM_MARKER
 from envshare_guard.context import GuardContext
+from envshare_guard.ipython import Guard, SharedEnvironmentReadOnly, clean_reason, judged
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jupyter_envshare.arming import SHIM_MARKER, ensure_shims, shim_scripts
+
 PREFIX = "/nfs/cpkgs/v1/envs/isis4.3.0"
 TARGET = Target(
-    env="isis4.3.0", prefix=PREFIX, roots=("/nfs/cpkgs/v1/envs",), home="/home/u", cwd="/home/u/work"
+    env="isis4.3.0",
+    prefix=PREFIX,
+    roots=("/nfs/cpkgs/v1/envs",),
+    home="/home/u",
+    cwd="/home/u/work",
+    # what the kernel's environment holds after activation
+    variables={"CONDA_PREFIX": PREFIX, "HOME": "/home/u", "PATH": f"{PREFIX}/bin:/usr/bin:/bin"},
 )
 
 STOPPED = [
@@ -62,6 +84,67 @@ STOPPED = [
     ("conda run -n isis4.3.0 pip install x", ["x"]),
     ("pip install ünïcode-pkg", ["ünïcode-pkg"]),
     ("#!/bin/bash\n# set up\npip install x\n", ["x"]),
+    # interpreter options before -m, and pip's own entry modules
+    ("python -W ignore -m pip install x", ["x"]),
+    ("python -X utf8 -m pip install x", ["x"]),
+    ("python -I -W error::DeprecationWarning -X dev -m pip install x", ["x"]),
+    ("python3 -Im pip install x", ["x"]),
+    ("python -Wignore -mpip install x", ["x"]),
+    ("python -m pip.__main__ install x", ["x"]),
+    ("python -m pip._internal.cli.main install x", ["x"]),
+    # variables in executable paths: from the chain, then the environment
+    ("$CONDA_PREFIX/bin/pip install x", ["x"]),
+    ("${CONDA_PREFIX}/bin/python -m pip install x", ["x"]),
+    ("export P=/nfs/cpkgs/v1/envs/isis4.3.0; $P/bin/pip install x", ["x"]),
+    ("E=/nfs/cpkgs/v1/envs; ${E}/isis4.3.0/bin/python -m pip install x", ["x"]),
+    # pip ignores VIRTUAL_ENV; it honours PIP_* only when they reach its environment
+    ("VIRTUAL_ENV=/tmp/v python -m pip install x", ["x"]),
+    ("env VIRTUAL_ENV=/home/u/v pip install x", ["x"]),
+    ("export VIRTUAL_ENV=/home/u/v; pip install x", ["x"]),
+    ("PIP_USER=1 pip install x", ["x"]),
+    ("export PIP_USER=yes && pip install x", ["x"]),
+    ("PIP_TARGET=/tmp/lib; pip install x", ["x"]),  # a shell variable, not exported
+    ("PIP_TARGET=/tmp/lib pip --isolated install x", ["x"]),
+    ("PIP_TARGET=/tmp/lib pip uninstall -y x", ["x"]),  # uninstall has no target
+    ("env -u PIP_TARGET pip install x", ["x"]),
+    ("PIP_TARGET=/tmp/lib env -i pip install x", ["x"]),
+    # pip's --root, general options with values, --python
+    ("pip install --root / x", ["x"]),
+    ("pip install --root=/ --prefix /nfs/cpkgs/v1/envs/isis4.3.0 x", ["x"]),
+    ("pip --log-file /tmp/pip.log install x", ["x"]),
+    ("pip --local-log /tmp/pip.log install x", ["x"]),
+    ("pip -v --log /tmp/l --timeout 5 --retries 2 install x", ["x"]),
+    (f"pip --python {PREFIX}/bin/python install x", ["x"]),
+    # conda commands that rewrite the shared env or its configuration
+    ("conda env create --force -n isis4.3.0 -f e.yml", []),
+    ("conda env create --yes -n isis4.3.0 -f e.yml", []),
+    (f"conda env create -p {PREFIX} -f e.yml", []),
+    ("conda env config vars set X=1", []),
+    ("conda env config vars unset X -n isis4.3.0", []),
+    ("conda config --env --set channel_priority strict", []),
+    ("conda config --env --add channels conda-forge", []),
+    ("conda config --system --set auto_update_conda false", []),
+    ("conda rename -n isis4.3.0 mine", []),
+    ("conda create -p /nfs/cpkgs/v1/envs/new python", ["python"]),
+    ("conda install -p /nfs/cpkgs/v1 scipy", ["scipy"]),  # the installation's base
+    ("conda activate mine && conda deactivate && conda install scipy", ["scipy"]),
+    # activation scripts of the shared installation
+    ("source /nfs/cpkgs/v1/bin/activate isis4.3.0 && pip install x", ["x"]),
+    ("source /nfs/cpkgs/v1/bin/activate && pip install x", ["x"]),
+    (". /nfs/cpkgs/v1/bin/activate base; uv pip install x", ["x"]),
+    # the working directory moves with cd
+    ("cd /nfs/cpkgs/v1/envs/isis4.3.0/lib && pip install --target . x", ["x"]),
+    # here-documents, comments and redirections do not hide commands
+    ("cat <<EOF\nhello\nEOF\npip install x", ["x"]),
+    ("cat <<'EOF' | sh\nok\nEOF\nconda install y", ["y"]),
+    ("# don't do this\npip install x", ["x"]),
+    ("pip install x 2>/dev/null", ["x"]),
+    ("pip install x 2>&1 | tee log", ["x"]),
+    ("pip install x >/dev/null 2>&1 &", ["x"]),
+    # wrappers with options that take values
+    ("sudo -u root pip install x", ["x"]),
+    ("env -S 'pip install x'", ["x"]),
+    ("nice -n 5 timeout -s KILL 60 pip install x", ["x"]),
 ]
 
 PASSED = [
@@ -89,7 +172,36 @@ PASSED = [
     "/home/u/venv/bin/python -m pip install x",
     "source ~/venv/bin/activate && pip install x",
     ". ~/venv/bin/activate; python -m pip install x",
-    "env VIRTUAL_ENV=/home/u/v pip install x",
+    "VIRTUAL_ENV=/home/u/v uv pip install x",
+    "export VIRTUAL_ENV=/tmp/v; uv pip install x",
+    "CONDA_PREFIX=/home/u/envs/mine conda install x",
+    "export CONDA_PREFIX=/home/u/envs/mine && mamba install x",
+    "PIP_TARGET=/tmp/lib pip install x",
+    "export PIP_TARGET=/tmp/lib; pip install x",
+    "env PIP_PREFIX=~/.local/isis pip install x",
+    "pip install --root /tmp/r x",
+    "pip --python ~/venv/bin/python install x",
+    "pip --python=/home/u/venv install x",
+    "PIP_PYTHON=~/venv/bin/python pip install x",
+    "pip --log-file /tmp/pip.log list",
+    "pip --local-log /tmp/pip.log install --target /tmp/lib x",
+    "$HOME/venv/bin/pip install x",
+    "${HOME}/venv/bin/python -m pip install x",
+    "python -W ignore script.py",
+    "python -X utf8 -c 'import pip'",
+    "python -Wignore -I some_script.py install x",
+    "conda env create -n mine -f e.yml",
+    "conda env create -f e.yml",
+    "conda env config vars list",
+    "conda config --set channel_priority strict",
+    "conda config --env --show",
+    "conda config --get channels",
+    "source /nfs/cpkgs/v1/bin/activate ~/envs/mine && pip install x",
+    "cd ~/work && pip install --target lib x",
+    "cat <<EOF\npip install x\nEOF",
+    "cat <<-'EOF'\n\tpip install x\n\tEOF\necho done",
+    "command -v pip",
+    "pip list 2>/dev/null",
     "uv pip install --python ~/venv/bin/python polars",
     "uv add polars",
     "uv pip list",
@@ -194,13 +306,31 @@ def test_any_text_is_judged_without_error(text: str) -> None:
                 "python",
                 "uv",
                 "x",
+                "-W",
+                "--root",
+                "/",
+                "PIP_TARGET=/tmp",
+                "VIRTUAL_ENV=/tmp/v",
+                "$CONDA_PREFIX/bin/pip",
+                "2>/dev/null",
+                "<<EOF",
+                "EOF",
+                "\n",
+                "source",
+                "/nfs/cpkgs/v1/bin/activate",
+                "export",
             ]
         ),
         max_size=30,
     )
 )
 def test_shell_like_word_soup_is_judged_without_error(words: list[str]) -> None:
-    analyze(" ".join(words), TARGET)
+    for verdict in analyze(" ".join(words), TARGET):
+        # every verdict names a tool the guard knows, and only a shared target stops a command
+        assert verdict.tool in KNOWN_TOOLS or verdict.tool.startswith("conda-")
+        if verdict.blocked:
+            assert verdict.target == USER_SITE or is_shared(verdict.target, TARGET), verdict
+        assert verdict.entry
 
 
 def test_very_long_command_is_judged() -> None:
@@ -223,3 +353,360 @@ def test_guard_code_runs_on_python_3_8() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- protected places --------------------------------------------------------------------------------
+
+
+def test_protected_places_count_in_every_spelling(tmp_path: Path) -> None:
+    # Given an installation reached through a `current` link, and the roots the provisioner passes:
+    # both spellings of the envs root, the installation's base, an explicit env prefix
+    generation = tmp_path / "cpkgs" / "v1"
+    (generation / "envs" / "isis4.3.0" / "conda-meta").mkdir(parents=True)
+    (generation / "envs" / "other" / "conda-meta").mkdir(parents=True)
+    (tmp_path / "cpkgs" / "current").symlink_to(generation)
+    current = tmp_path / "cpkgs" / "current"
+    explicit = tmp_path / "opt" / "special"
+    explicit.mkdir(parents=True)
+    target = Target(
+        env="isis4.3.0",
+        prefix=str(current / "envs" / "isis4.3.0"),
+        roots=(str(current / "envs"), str(generation / "envs"), str(generation), str(explicit)),
+        home=str(tmp_path / "home"),
+        cwd=str(tmp_path / "home"),
+    )
+    # Then every spelling of every protected place is shared
+    for path in [
+        current / "envs" / "isis4.3.0" / "lib",
+        generation / "envs" / "isis4.3.0",
+        current / "envs" / "other",
+        generation / "envs" / "not-yet",
+        current,  # the base, through the link
+        generation / "pkgs",
+        explicit / "lib" / "python3.11" / "site-packages",
+    ]:
+        assert is_shared(str(path), target), path
+    assert not is_shared(str(tmp_path / "home" / "envs" / "mine"), target)
+    assert not is_shared(str(tmp_path / "cpkgs" / "v2"), target)
+    # and commands aimed at them are stopped
+    for command in [
+        f"conda install -p {current} scipy",  # the base prefix
+        "conda install -n other scipy",  # another configured environment
+        f"{generation}/envs/other/bin/pip install x",
+        f"pip install --target {explicit}/lib x",
+        f"source {current}/bin/activate other && pip install x",
+        f"source {generation}/bin/activate isis4.3.0 && python -m pip install x",
+    ]:
+        assert blocked(analyze(command, target)), command
+    assert not blocked(analyze(f"source {current}/bin/activate ~/envs/mine && pip install x", target))
+
+
+def test_a_place_above_the_home_never_makes_the_home_shared(tmp_path: Path) -> None:
+    # A root configured too high (its base is /home) must not stop installs into the user's home.
+    home = tmp_path / "home" / "u"
+    target = Target(
+        env="e",
+        prefix=str(tmp_path / "home" / "envs" / "e"),
+        roots=(str(tmp_path / "home" / "envs"),),
+        home=str(home),
+        cwd=str(home),
+    )
+    assert not blocked(analyze("pip install --target ~/lib x", target))
+    assert blocked(analyze(f"pip install --target {tmp_path}/home/shared-lib x", target))
+    assert blocked(analyze("pip install x", target))
+
+
+def test_a_path_set_in_the_chain_decides_which_pip_runs(tmp_path: Path) -> None:
+    shared, venv = tmp_path / "site" / "envs" / "shared", tmp_path / "home" / "venv"
+    for prefix in (shared, venv):
+        (prefix / "bin").mkdir(parents=True)
+        for tool in ("pip", "python"):
+            (prefix / "bin" / tool).write_text("#!/bin/sh\n")
+            (prefix / "bin" / tool).chmod(0o755)
+    target = Target(
+        env="shared",
+        prefix=str(shared),
+        roots=(str(shared.parent),),
+        home=str(tmp_path / "home"),
+        cwd=str(tmp_path),
+        variables={"PATH": f"{shared}/bin:/usr/bin:/bin", "CONDA_PREFIX": str(shared)},
+    )
+    assert blocked(analyze("pip install x", target))
+    assert not blocked(analyze(f"export PATH={venv}/bin:$PATH; pip install x", target))
+    assert not blocked(analyze(f"PATH={venv}/bin:$PATH python -m pip install x", target))
+    assert blocked(analyze(f"PATH=$PATH:{venv}/bin pip install x", target))  # the env's pip comes first
+    assert blocked(analyze(f"export PATH={tmp_path}/nothing:$PATH; pip install x", target))
+    assert blocked(
+        analyze(f"export PATH={venv}/bin:$PATH; source {shared}/bin/activate; pip install x", target)
+    )
+
+
+def test_conda_env_files_name_their_environment(tmp_path: Path) -> None:
+    (tmp_path / "shared.yml").write_text(
+        "name: isis4.3.0\ndependencies:\n  - scipy\n  - pip:\n    - polars\n"
+    )
+    (tmp_path / "mine.yml").write_text("name: mine\ndependencies:\n  - scipy\n")
+    target = Target(env="isis4.3.0", prefix=PREFIX, roots=TARGET.roots, home="/home/u", cwd=str(tmp_path))
+    stopped = blocked(analyze("conda env update -f shared.yml", target))
+    assert stopped
+    assert stopped[0].specs == ["scipy", "polars"]
+    assert blocked(analyze("conda env create -f shared.yml --yes", target))
+    assert not blocked(analyze("conda env create -f mine.yml", target))
+    assert not blocked(analyze("conda env update -f mine.yml", target))
+
+
+# -- files the guard reads -------------------------------------------------------------------------
+
+
+def test_requirement_files_that_could_block_are_never_read(tmp_path: Path) -> None:
+    # A FIFO (or /dev/stdin, a terminal) would block the kernel on open or read.
+    fifo = tmp_path / "req.fifo"
+    os.mkfifo(fifo)
+    target = Target(env="e", prefix=PREFIX, roots=(), home="/home/u", cwd=str(tmp_path))
+    results: list[list[str]] = []
+
+    def judge() -> None:
+        for command in (
+            "pip install -r req.fifo",
+            "pip install -r /dev/stdin",
+            "conda env update -f req.fifo",
+        ):
+            results.append([s for v in blocked(analyze(command, target)) for s in v.specs])
+
+    worker = threading.Thread(target=judge, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the guard blocked on a FIFO or stdin"
+    assert results == [[], [], []]
+
+
+def test_requirement_files_are_read_up_to_a_bound(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("polars\n" + "x" * (2 * MAX_FILE_BYTES) + "\nrequests\n")
+    target = Target(env="e", prefix=PREFIX, roots=(), home="/home/u", cwd=str(tmp_path))
+    assert blocked(analyze("pip install -r big.txt", target))[0].specs[0] == "polars"
+    assert read_regular(str(tmp_path / "big.txt")) is not None
+    assert len(read_regular(str(tmp_path / "big.txt")) or "") == MAX_FILE_BYTES
+
+
+# -- the PATH shims ------------------------------------------------------------------------------------
+
+
+def _real_tool(directory: Path, name: str = "pip") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tool = directory / name
+    tool.write_text(f'#!/bin/sh\necho real {name} "$@"\n')
+    tool.chmod(0o755)
+    return directory
+
+
+def test_a_shim_without_guard_settings_runs_the_real_tool(tmp_path: Path) -> None:
+    # Given the shims and a real pip after them, and no ENVSHARE_GUARD (a bare environment)
+    shims = ensure_shims(tmp_path / "spool")
+    real = _real_tool(tmp_path / "real")
+    env = {"PATH": f"{shims}{os.pathsep}{real}"}
+    # When pip is run through its shim, from any directory
+    done = subprocess.run(
+        [str(shims / "pip"), "list"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=20
+    )
+    # Then the real pip runs
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "real pip list"
+
+
+def test_a_shim_with_no_real_tool_fails_fast_instead_of_looping(tmp_path: Path) -> None:
+    shims = ensure_shims(tmp_path / "spool")
+    copy = tmp_path / "other-shims"  # another copy of the shims on PATH (an older digest)
+    copy.mkdir()
+    shutil.copy2(shims / "pip", copy / "pip")
+    for env in (
+        {"PATH": str(shims)},
+        {"PATH": f"{shims}{os.pathsep}{copy}"},
+        {"PATH": f"{copy}{os.pathsep}{shims}", "ENVSHARE_GUARD": "not json"},
+    ):
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(shims / "pip"), "list"], env=env, cwd=shims, capture_output=True, text=True, timeout=20
+        )
+        assert done.returncode == 127, (env, done.stderr)
+        assert "command not found" in done.stderr
+        assert time.monotonic() - started < 10
+    # and a shim run by a relative name (no slash in $0) finds its own directory too
+    done = subprocess.run(
+        ["/bin/sh", "pip", "list"],
+        env={"PATH": f"{shims}{os.pathsep}{_real_tool(tmp_path / 'real')}"},
+        cwd=shims,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert done.stdout.strip() == "real pip list", done.stderr
+
+
+def test_shims_are_private_and_rewritten_when_tampered_with(tmp_path: Path) -> None:
+    # Given fresh shims
+    shims = ensure_shims(tmp_path / "spool")
+    expected = shim_scripts()
+    assert stat.S_IMODE(shims.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+    assert all((shims / tool).read_text() == text for tool, text in expected.items())
+    assert all(SHIM_MARKER in text for text in expected.values())
+    assert SHIM_MARKER == GUARD_SHIM_MARKER
+    # When one is changed, one made writable by others, one replaced by a symlink, the dir opened up
+    (shims / "pip").write_text("#!/bin/sh\necho evil\n")
+    (shims / "conda").chmod(0o777)
+    (shims / "uv").unlink()
+    (shims / "uv").symlink_to("/bin/true")
+    shims.chmod(0o777)
+    # Then the next launch puts them back
+    assert ensure_shims(tmp_path / "spool") == shims
+    assert stat.S_IMODE(shims.stat().st_mode) == 0o700
+    for tool, text in expected.items():
+        info = (shims / tool).lstat()
+        assert stat.S_ISREG(info.st_mode), tool
+        assert not info.st_mode & 0o022, tool
+        assert (shims / tool).read_text() == text
+
+
+def test_shims_owned_by_someone_else_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shims = ensure_shims(tmp_path / "spool")
+    if os.getuid() == 0:
+        os.chown(shims / "pip", 65534, 65534)
+        with pytest.raises(OSError, match="belongs to uid 65534"):
+            ensure_shims(tmp_path / "spool")
+        os.chown(shims / "pip", 0, 0)
+    me = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: me + 1)  # as seen by another user
+    with pytest.raises(OSError, match="belongs to uid"):
+        ensure_shims(tmp_path / "spool")
+
+
+# -- %envshare request ---------------------------------------------------------------------------------
+
+
+def test_envshare_request_validates_specs_and_cleans_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    context = GuardContext(env="isis4.3.0", prefix=PREFIX, spool=str(tmp_path), user="u")
+    guard = Guard(shell=None, context=context)
+    guard.envshare_magic("request ./evil.whl 'git+https://x/y.git' polars --reason 'need it'")
+    assert "not: './evil.whl', 'git+https://x/y.git'" in capsys.readouterr().err
+    assert not (tmp_path / "events.jsonl").exists()
+    guard.envshare_magic("request 'polars>=1.0' --reason 'faster\x1b[31m joins\x00\r\nreally\tyes <b>&</b>'")
+    assert "Recorded your request for polars>=1.0" in capsys.readouterr().out
+    event = json.loads((tmp_path / "events.jsonl").read_text())
+    assert event["specs"] == ["polars>=1.0"]
+    assert event["reason"] == "faster[31m joins\nreally\tyes <b>&</b>"
+    assert clean_reason("\x07\x1b") == ""
+
+
+# -- the audit hook --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def audit_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Guard, list[dict[str, Any]]]:
+    """A guard (no shell) whose audit hook judgement is exercised directly; published bundles kept."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "pip").write_text("#!/bin/sh\n# jupyter_envshare guard shim for pip\n")
+    (shims / "pip").chmod(0o755)
+    context = GuardContext(
+        env="isis4.3.0",
+        prefix=PREFIX,
+        roots=list(TARGET.roots),
+        spool=str(tmp_path / "spool"),
+        shims=str(shims),
+    )
+    guard = Guard(shell=None, context=context)
+    published: list[dict[str, Any]] = []
+    monkeypatch.setattr(guard, "_publish", published.append)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{PREFIX}/bin{os.pathsep}/usr/bin")
+    monkeypatch.setenv("CONDA_PREFIX", PREFIX)
+    return guard, published
+
+
+def _attempts(guard: Guard) -> list[dict[str, Any]]:
+    spool = Path(guard.context.spool) / "events.jsonl"
+    return [json.loads(line) for line in spool.read_text().splitlines()] if spool.exists() else []
+
+
+def test_audit_hook_stops_spawns_that_no_shim_sees(audit_guard: tuple[Guard, list[dict[str, Any]]]) -> None:
+    guard, published = audit_guard
+    python = f"{PREFIX}/bin/python"
+    events = [
+        ("subprocess.Popen", (python, [python, "-m", "pip", "install", "polars"], None, None)),
+        ("subprocess.Popen", (None, [f"{PREFIX}/bin/pip".encode(), b"install", b"polars"], None, None)),
+        ("subprocess.Popen", ("/bin/sh", ["/bin/sh", "-c", "python -m pip install polars"], None, None)),
+        ("os.system", ("python -m pip install polars",)),
+        ("os.system", (b"$CONDA_PREFIX/bin/pip install polars",)),
+        ("os.posix_spawn", (python, [python, "-Im", "pip", "install", "polars"], dict(os.environ))),
+        ("os.exec", (python, (python, "-m", "pip", "install", "polars"), None)),
+    ]
+    for event, args in events:
+        with pytest.raises(SharedEnvironmentReadOnly) as raised:
+            guard.audit(event, args)
+        assert isinstance(raised.value, PermissionError)
+        assert "shared, read-only" in str(raised.value)
+    assert len(published) == len(events)
+    assert all(bundle[MIME_TYPE]["specs"] == ["polars"] for bundle in published)
+    assert [e["via"] for e in _attempts(guard)] == ["spawn"] * len(events)
+
+
+def test_audit_hook_lets_the_rest_through(audit_guard: tuple[Guard, list[dict[str, Any]]]) -> None:
+    guard, published = audit_guard
+    python = f"{PREFIX}/bin/python"
+    allowed = [
+        ("subprocess.Popen", (python, [python, "-m", "pip", "list"], None, None)),
+        (
+            "subprocess.Popen",
+            (python, [python, "-m", "pip", "install", "--target", "/tmp/x", "y"], None, None),
+        ),
+        ("subprocess.Popen", (python, [python, "-m", "pip", "install", "y"], None, {"PIP_TARGET": "/tmp/x"})),
+        ("subprocess.Popen", ("/usr/bin/git", ["git", "status"], None, None)),
+        ("os.system", ("ls -la | grep pip",)),
+        # bare `pip` reaches the shim, which judges (and counts) it itself
+        ("subprocess.Popen", ("pip", ["pip", "install", "polars"], None, None)),
+        ("os.system", ("pip install polars 2>/dev/null",)),
+        ("subprocess.Popen", ("/bin/sh", ["/bin/sh", "-c", "pip install polars"], None, None)),
+    ]
+    for event, args in allowed:
+        guard.audit(event, args)
+    assert published == []
+    assert _attempts(guard) == []
+    # a Popen judged once is not judged again by the posix_spawn that carries it out
+    guard.context.mode = "warn"
+    install = [python, "-m", "pip", "install", "polars"]
+    guard.audit("subprocess.Popen", (python, install, None, None))
+    guard.audit("os.posix_spawn", (python, install, dict(os.environ)))
+    assert len(published) == 1
+    # but a stopped Popen does not let the same argv through another door
+    guard.context.mode = "advise"
+    with pytest.raises(SharedEnvironmentReadOnly):
+        guard.audit("subprocess.Popen", (python, install, None, None))
+    with pytest.raises(SharedEnvironmentReadOnly):
+        guard.audit("os.posix_spawn", (python, install, dict(os.environ)))
+
+
+def test_audit_hook_in_warn_mode_advises_once_and_lets_it_run(
+    audit_guard: tuple[Guard, list[dict[str, Any]]],
+) -> None:
+    guard, published = audit_guard
+    guard.context.mode = "warn"
+    guard.audit("os.system", ("python -m pip install polars",))
+    assert len(published) == 1
+    assert [e["mode"] for e in _attempts(guard)] == ["warn"]
+
+
+def test_audit_hook_is_silent_when_disarmed_or_inside_a_judged_command(
+    audit_guard: tuple[Guard, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard, published = audit_guard
+    command = ("python -m pip install polars",)
+    guard_ipython._audit_hook("os.system", command, _audited=[None])  # disarmed: a no-op
+    guard_ipython._audit_hook("open", ("/x", "r", 0), _audited=[guard])  # other events: a no-op
+    with judged(warned=True):
+        assert os.environ["ENVSHARE_GUARD_JUDGED"] == "warn"
+        guard_ipython._audit_hook("os.system", command, _audited=[guard])
+    assert "ENVSHARE_GUARD_JUDGED" not in os.environ
+    assert published == []
+    with pytest.raises(SharedEnvironmentReadOnly):
+        guard_ipython._audit_hook("os.system", command, _audited=[guard])

@@ -198,6 +198,123 @@ def test_warn_mode_advises_and_lets_it_run(
     assert (prefix / "conda-meta" / "double-install.json").is_file()
 
 
+def _errors(cell: Any) -> list[Any]:
+    return [o for o in cell.outputs if o.get("output_type") == "error"]
+
+
+def _streams(cell: Any) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+def test_spawns_outside_ipython_syntax_meet_the_audit_hook(
+    guard_site: SharedInstallation, jupyter_home: Path, conda_double: Path, tmp_path: Path
+) -> None:
+    # Given a guarded kernel on the shared env
+    configure(jupyter_home, guard_site)
+    prefix = guard_site.prefix("isis4.3.0")
+    before = env_digest(prefix)
+    wheel = make_wheel(tmp_path / "wheels")
+    lib = tmp_path / "lib-spawn"
+    pip = str(prefix / "bin" / "pip")
+    # When code starts pip in ways no `!` line or PATH shim sees
+    stopped = [
+        (
+            "import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', 'polars'])",
+            "polars",
+        ),
+        (f"import subprocess\nsubprocess.run([{pip!r}, 'install', 'requests'])", "requests"),
+        ("import subprocess\nsubprocess.run('python -Im pip install numpy', shell=True)", "numpy"),
+    ]
+    cells = [source for source, _ in stopped] + [
+        "import os\ntry:\n    rc = os.system('python -m pip install scipy')\n"
+        "except PermissionError as err:\n    print('blocked', type(err).__name__)\n"
+        "else:\n    print('ran', rc)",
+        # what does not change the shared env runs
+        "import subprocess, sys\nr = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', "
+        f"'--target', {str(lib)!r}, {str(wheel)!r}], capture_output=True, text=True)\n"
+        "print(r.returncode, r.stderr)",
+        "import subprocess, sys\nr = subprocess.run([sys.executable, '-m', 'pip', 'list'], "
+        "capture_output=True, text=True)\nprint(r.returncode, 'ipykernel' in r.stdout)",
+        # a disarmed guard's hook does nothing (audit hooks cannot be removed)
+        "%unload_ext envshare_guard",
+        "import subprocess, sys\nr = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', "
+        "'envshare-no-such-pkg'], capture_output=True, text=True)\n"
+        "print(r.returncode != 0, 'envshare-no-such-pkg' in r.stderr)",
+    ]
+    nb = execute(KERNEL, cells, timeout=180)
+    # Then the environment is byte-for-byte unchanged
+    assert env_digest(prefix) == before
+    # and each stopped spawn raised SharedEnvironmentReadOnly with the advice, and showed the bundle
+    for (source, spec), cell in zip(stopped, nb.cells, strict=False):
+        errors = _errors(cell)
+        assert [e["ename"] for e in errors] == ["SharedEnvironmentReadOnly"], source
+        assert "shared, read-only" in errors[0]["evalue"]
+        bundles = [b for b in display_bundles(cell) if MIME in b]
+        assert len(bundles) == 1, source
+        assert bundles[0][MIME]["specs"] == [spec]
+    system_cell = nb.cells[len(stopped)]
+    assert stdout_of(system_cell).strip() == "blocked SharedEnvironmentReadOnly"
+    assert [b[MIME]["specs"] for b in display_bundles(system_cell) if MIME in b] == [["scipy"]]
+    out = [stdout_of(cell) for cell in nb.cells[len(stopped) + 1 :]]
+    assert out[0].startswith("0 "), out[0]
+    assert (lib / "envshare_probe_pkg" / "__init__.py").is_file()
+    assert out[1].split() == ["0", "True"]
+    assert out[3].split() == ["True", "True"]
+    for cell in nb.cells[len(stopped) + 1 :]:
+        assert not _errors(cell), cell.source
+        assert not [b for b in display_bundles(cell) if MIME in b], cell.source
+    # and each attempt was counted once
+    attempts = [
+        e for e in read_events(str(jupyter_home / "runtime" / "envshare")) if e["kind"] == "install-attempt"
+    ]
+    assert sorted(p for e in attempts for p in e["packages"]) == ["numpy", "polars", "requests", "scipy"]
+    assert {e["via"] for e in attempts} == {"spawn"}
+
+
+def test_warn_mode_counts_each_attempt_once(
+    mutable_site: SharedInstallation, jupyter_home: Path, conda_double: Path
+) -> None:
+    # Given a kernel whose guard only warns
+    configure(jupyter_home, mutable_site, guard_mode="warn")
+    missing = "envshare-no-such-pkg"
+    advised = [
+        "!conda install -y scipy",  # `!` wrapper, then the conda shim
+        f"%pip install --no-index {missing}",  # magic, then the system wrapper
+        "%%bash\nconda install -y pandas",  # cell magic, then the shim
+        "out = !conda install -y polars",  # getoutput wrapper, then the shim
+        f"import subprocess, sys\nr = subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', "
+        f"{missing!r}], capture_output=True, text=True)\nprint('rc', r.returncode)",  # the audit hook
+    ]
+    cells = [
+        *advised,
+        # the shim alone (the audit hook leaves bare names on PATH to it)
+        "import subprocess\nr = subprocess.run(['conda', 'install', '-y', 'xarray'], "
+        "capture_output=True, text=True)\nprint(r.returncode, 'shared, read-only' in r.stderr)",
+        "import os\nprint(os.environ.get('ENVSHARE_GUARD_JUDGED'))",
+    ]
+    # When each is tried once
+    nb = execute(KERNEL, cells, timeout=180)
+    # Then each showed its advice exactly once and ran anyway
+    for source, cell in zip(advised, nb.cells, strict=False):
+        bundles = [b for b in display_bundles(cell) if MIME in b]
+        assert len(bundles) == 1, (source, cell.outputs)
+        assert bundles[0][MIME]["mode"] == "warn"
+        assert "shared, read-only" not in _streams(cell), source  # no second advice from a shim
+        assert not _errors(cell), source
+    assert "conda test double: install scipy" in stdout_of(nb.cells[0])
+    shim_cell = nb.cells[len(advised)]
+    assert stdout_of(shim_cell).split() == ["0", "True"]
+    assert not display_bundles(shim_cell)
+    assert stdout_of(nb.cells[-1]).strip() == "None"  # the marker lives only while a command runs
+    # and each attempt was recorded exactly once
+    attempts = [
+        e for e in read_events(str(jupyter_home / "runtime" / "envshare")) if e["kind"] == "install-attempt"
+    ]
+    assert len(attempts) == len(advised) + 1, [(e["via"], e["packages"]) for e in attempts]
+    assert sorted(e["via"] for e in attempts) == ["cell", "magic", "shim", "spawn", "system", "system"]
+    assert all(e["mode"] == "warn" for e in attempts)
+
+
 def test_off_mode_arms_nothing(
     mutable_site: SharedInstallation, jupyter_home: Path, conda_double: Path
 ) -> None:

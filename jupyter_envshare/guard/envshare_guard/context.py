@@ -54,8 +54,11 @@ class GuardContext:
             shims=str(data.get("shims") or ""),
         )
 
-    def target(self, cwd: Optional[str] = None) -> Target:
-        """What package commands in this kernel land in by default."""
+    def target(self, cwd: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> Target:
+        """What package commands in this kernel land in by default.
+
+        ``environ`` is the environment the command starts with (default: this process's).
+        """
         try:
             here = cwd if cwd is not None else os.getcwd()
         except OSError:
@@ -66,4 +69,6 @@ class GuardContext:
             roots=tuple(self.roots),
             home=os.path.expanduser("~"),
             cwd=here,
+            variables=environ if environ is not None else os.environ,
+            shims=self.shims,
         )
