@@ -1,4 +1,4 @@
-"""The server extension: wires discovery into the server and keeps it warm in the background."""
+"""The server extension: wires the services into the server and keeps them warm in the background."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 
 from .config import EnvShare, envshare_settings
-from .discovery import EnvDiscovery, discovery_for
+from .discovery import discovery_for
+from .handlers import handlers
 from .kernelspecs import EnvShareKernelSpecManager
+from .service import EnvService
 
 
 class EnvShareApp(ExtensionApp):
@@ -33,7 +35,8 @@ class EnvShareApp(ExtensionApp):
         """Share one discovery engine through the tornado settings and check the kernelspec manager."""
         settings: EnvShare = envshare_settings(self.serverapp)
         discovery = discovery_for(settings.discovery_config())
-        self.settings.update({"envshare_config": settings, "envshare_discovery": discovery})
+        self.service = EnvService(discovery)
+        self.settings.update({"envshare_config": settings, "envshare_service": self.service})
         assert self.serverapp is not None
         ksm = self.serverapp.kernel_spec_manager
         if not isinstance(ksm, EnvShareKernelSpecManager):
@@ -54,17 +57,24 @@ class EnvShareApp(ExtensionApp):
         )
         self._refresher: PeriodicCallback | None = None
         if settings.refresh_interval > 0:
-            self._refresher = PeriodicCallback(
-                lambda: _refresh_in_thread(discovery), settings.refresh_interval * 1000
-            )
+            self._refresher = PeriodicCallback(self._refresh, settings.refresh_interval * 1000)
             self._refresher.start()
+
+    def initialize_handlers(self) -> None:
+        """The REST API under envshare/api/."""
+        self.handlers.extend(handlers(self.service, self.settings["envshare_config"]))
+
+    async def _refresh(self) -> None:
+        # A network filesystem may answer slowly: the stat calls and drift digests run in a thread.
+        await asyncio.to_thread(self._refresh_blocking)
+
+    def _refresh_blocking(self) -> None:
+        snap = self.service.discovery.snapshot(force=True)
+        for env in snap.envs:
+            if env.allowed:
+                self.service.status(env)  # publishes to the status board the kernelspecs read
 
     async def stop_extension(self) -> None:
         """Stop the background refresh."""
         if getattr(self, "_refresher", None) is not None:
             self._refresher.stop()  # type: ignore[union-attr]
-
-
-def _refresh_in_thread(discovery: EnvDiscovery) -> Any:
-    # A network filesystem may answer slowly: keep the stat calls off the event loop.
-    return asyncio.get_running_loop().run_in_executor(None, lambda: discovery.snapshot(force=True))

@@ -129,6 +129,19 @@ class EnvShare(LoggingConfigurable):
         "'contact' or 'owner' wins for its environment).",
     ).tag(config=True)
 
+    admin_users = List(
+        Unicode(),
+        default_value=[],
+        help="User names that administer shared environments (see all, work the request queue). "
+        "JupyterHub admins are admins too.",
+    ).tag(config=True)
+
+    admin_groups = List(
+        Unicode(),
+        default_value=[],
+        help="Groups (JupyterHub groups, or Unix groups outside a hub) whose members are admins.",
+    ).tag(config=True)
+
     spool_dir = Unicode(
         help="Directory of the per-user event spool (kernel launches, guard events).",
     ).tag(config=True)
@@ -194,6 +207,26 @@ def current_user_groups() -> frozenset[str]:
         except KeyError:
             names.add(str(gid))
     return frozenset(names)
+
+
+def is_admin(user: Any, settings: EnvShare) -> bool:
+    """Whether a jupyter_server user administers shared environments.
+
+    Hub admins (the hub's user model says ``admin``), ``admin_users``, and members of
+    ``admin_groups`` (hub groups; outside a hub, this process's Unix groups when the user is the
+    Unix user running the server).
+    """
+    name = str(getattr(user, "username", None) or getattr(user, "name", None) or user)
+    hub_user = getattr(user, "hub_user", None)
+    hub = hub_user if isinstance(hub_user, dict) else {}
+    if hub.get("admin") is True or name in settings.admin_users:
+        return True
+    if not settings.admin_groups:
+        return False
+    groups = {str(g) for g in hub.get("groups") or []}
+    if not hub and name == current_user():
+        groups |= current_user_groups()
+    return bool(groups & set(settings.admin_groups))
 
 
 def load_config_files(paths: list[str] | None = None) -> Config:

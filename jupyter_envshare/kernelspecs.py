@@ -22,6 +22,7 @@ from .discovery import (
     discovery_for,
     stat_key,
 )
+from .status import STATUS_BOARD
 
 PROVISIONER_NAME = "envshare-provisioner"
 OWNER_MARKER = ".envshare-owned"  # in each kernelspec directory written by `kernels sync`
@@ -32,12 +33,16 @@ SpecDict = dict[str, Any]
 def env_status(env: SharedEnv) -> str:
     """The status shown with an environment's kernels.
 
-    "unavailable" when it cannot be used, "unlocked" when no lock is known to compare it against.
-    An environment with a lock stays "unchecked" until the drift engine has compared it.
+    What the drift engine last found (the server refreshes it in the background), else
+    "unavailable" when it cannot be used, "unlocked" when no lock is known, and "unchecked" for a
+    locked environment not compared yet (listing never parses records itself: it must stay cheap).
     """
     if not env.usable:
         return "unavailable"
-    lock = (env.sidecar or {}).get("lock_sha256") or (env.catalog or {}).get("lock_sha256")
+    known = STATUS_BOARD.get(env.prefix)
+    if known is not None:
+        return known
+    lock = (env.sidecar or {}).get("lock_path") or (env.catalog or {}).get("lock_path")
     return "unchecked" if lock else "unlocked"
 
 
@@ -94,7 +99,7 @@ class SharedSpecs:
 
     def __init__(self, discovery: EnvDiscovery) -> None:
         self.discovery = discovery
-        self._generation = -1
+        self._generation: tuple[int, int] = (-1, -1)
         self._specs: dict[str, tuple[str, SpecDict]] = {}
         self._prefixes: tuple[str, ...] = ()
         self._snapshot: Snapshot | None = None
@@ -102,7 +107,8 @@ class SharedSpecs:
     def current(self) -> tuple[Snapshot, dict[str, tuple[str, SpecDict]]]:
         """The snapshot and ``name -> (resource_dir, spec)`` for every usable shared kernel."""
         snap = self.discovery.snapshot()
-        if snap.generation != self._generation:
+        generation = (snap.generation, STATUS_BOARD.version)
+        if generation != self._generation:
             specs: dict[str, tuple[str, SpecDict]] = {}
             for env in snap.envs:
                 if env.usable:
@@ -111,7 +117,7 @@ class SharedSpecs:
             self._specs = specs
             # Only environments that offer a kernel can stand in for a native spec pointing into them.
             self._prefixes = tuple(sorted({e.prefix + os.sep for e in snap.envs if e.usable and e.kernels}))
-            self._generation = snap.generation
+            self._generation = generation
             self._snapshot = snap
         return snap, self._specs
 
@@ -131,7 +137,7 @@ class EnvShareKernelSpecManager(KernelSpecManager):
         self._native_key: tuple[StatKey, ...] | None = None
         self._native: dict[str, tuple[str, SpecDict, tuple[str, ...]]] = {}
         self._native_files: tuple[str, ...] = ()
-        self._merged_key: tuple[int, int] | None = None
+        self._merged_key: tuple[int, int, int] | None = None
         self._merged: dict[str, tuple[str, SpecDict]] = {}
         self._all_specs: dict[str, dict[str, Any]] = {}
         self._native_version = 0
@@ -172,7 +178,7 @@ class EnvShareKernelSpecManager(KernelSpecManager):
     def _merged_specs(self) -> dict[str, tuple[str, SpecDict]]:
         snap, shared = self.shared.current()
         self._refresh_native()
-        merged_key = (snap.generation, self._native_version)
+        merged_key = (snap.generation, STATUS_BOARD.version, self._native_version)
         if merged_key != self._merged_key:
             prefixes = self.shared.prefixes
             merged: dict[str, tuple[str, SpecDict]] = {}
