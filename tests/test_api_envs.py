@@ -87,14 +87,18 @@ async def test_env_detail_has_provenance_history_and_kernels(jp_fetch: Any) -> N
     assert detail["kernels"][0]["display_name"] == "Python 3 [shared: isis4.3.0]"
 
 
-async def test_drift_and_packages_see_a_pip_overlay(
-    jp_fetch: Any, stamped: SharedInstallation, tmp_path: Path
-) -> None:
-    # Given a pip install into the shared env behind everybody's back
+@pytest.fixture
+def pip_overlay(stamped: SharedInstallation, tmp_path: Path) -> str:
+    """A pip install into the shared env behind everybody's back, with the env's own pip."""
     prefix = stamped.prefix("isis4.3.0")
     wheel = make_wheel(tmp_path / "wheels")
     pip = [str(prefix / "bin" / "pip"), "install", "--no-index", "--no-deps", str(wheel)]
     subprocess.run(pip, check=True, capture_output=True)
+    return "envshare_probe_pkg"
+
+
+async def test_drift_and_packages_see_a_pip_overlay(jp_fetch: Any, pip_overlay: str) -> None:
+    # Given a pip install into the shared env (pip_overlay)
     # When drift is checked, shallow and deep
     report = await get(jp_fetch, "envs", "isis4.3.0", "drift")
     deep = await get(jp_fetch, "envs", "isis4.3.0", "drift", deep="1")
