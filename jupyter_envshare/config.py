@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_config_path, jupyter_runtime_dir
+from jupyter_core.paths import jupyter_config_path, jupyter_data_dir, jupyter_runtime_dir
 from traitlets import Bool, Dict, Enum, Float, List, Unicode, default, validate
 from traitlets.config import Config, Configurable, LoggingConfigurable
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
@@ -128,6 +128,16 @@ class EnvShare(LoggingConfigurable):
         help="Who manages the shared environments, as the advice names them (a catalog entry's "
         "'contact' or 'owner' wins for its environment).",
     ).tag(config=True)
+
+    database_url = Unicode(
+        help="""Where requests, supporters and usage events are stored (SQLAlchemy URL). Default:
+        SQLite in the Jupyter data dir, for one machine; a PostgreSQL URL
+        (postgresql+psycopg://...) for a hub whose servers run on several nodes.""",
+    ).tag(config=True)
+
+    @default("database_url")
+    def _database_url_default(self) -> str:
+        return f"sqlite:///{Path(jupyter_data_dir()) / 'envshare.db'}"
 
     admin_users = List(
         Unicode(),

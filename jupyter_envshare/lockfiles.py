@@ -33,7 +33,7 @@ from rattler import (
 
 from ._version import __version__
 from .discovery import Problem
-from .packages import CONDA, PYPI, PackageRef, channel_of_url, normalize_channel
+from .packages import CONDA, PYPI, PackageRef, channel_alias, channel_of_url, normalize_channel
 
 __all__ = [
     "CONDA_LOCK",
@@ -414,8 +414,17 @@ def _channels_of(packages: Iterable[PackageRef]) -> tuple[str, ...]:
 
 
 def _channel_url(channel: str) -> str:
-    """A channel as a URL: short names (``conda-forge``) live on anaconda.org."""
-    return channel if "://" in channel else f"https://conda.anaconda.org/{channel}"
+    """A channel as a URL where one is known: short names (``conda-forge``) expand against the
+    site's channel alias (``CONDA_CHANNEL_ALIAS``, as conda reads it); without one they stay short."""
+    if "://" in channel:
+        return channel
+    alias = channel_alias()
+    return f"{alias}/{channel}" if alias else channel
+
+
+def _lock_channel(channel: str) -> str:
+    url = _channel_url(channel)
+    return url.rstrip("/") + "/" if "://" in url else url
 
 
 def _artifact_url(ref: PackageRef) -> str | None:
@@ -423,6 +432,8 @@ def _artifact_url(ref: PackageRef) -> str | None:
         return ref.url
     if ref.kind != CONDA or not (ref.channel and ref.subdir and ref.build):
         return None
+    if "://" not in _channel_url(ref.channel):
+        return None  # a short channel name and no alias: the download URL is not known
     return f"{_channel_url(ref.channel)}/{ref.subdir}/{ref.name}-{ref.version}-{ref.build}.conda"
 
 
@@ -541,7 +552,7 @@ def _build_pixi_lock(
 ) -> Any:
     lock = LockFile([LockPlatform(platform)])
     owned = lock.platforms()[0]  # a hand-made LockPlatform panics in later calls (py-rattler 0.28)
-    lock.set_channels(environment, [LockChannel(_channel_url(c).rstrip("/") + "/") for c in channels])
+    lock.set_channels(environment, [LockChannel(_lock_channel(c)) for c in channels])
     for ref in packages:
         url = _artifact_url(ref)
         if url is None:

@@ -6,6 +6,7 @@ the same shape and can be compared field by field.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,3 +86,8 @@ def channel_of_url(url: str) -> str:
     """The channel of a package URL (``.../channel/subdir/file.conda`` -> ``.../channel``)."""
     parts = url.rstrip("/").split("/")
     return normalize_channel("/".join(parts[:-2])) if len(parts) >= 3 else ""
+
+
+def channel_alias() -> str:
+    """The site's channel alias (``CONDA_CHANNEL_ALIAS``) without a trailing slash, or ""."""
+    return os.environ.get("CONDA_CHANNEL_ALIAS", "").strip().rstrip("/")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PYTHON_URL = "https://conda.anaconda.org/conda-forge/linux-64/python-3.12.8-h9e4cc4f_1_cpython.conda"
+PYTHON_URL = "https://conda.example.org/conda-forge/linux-64/python-3.12.8-h9e4cc4f_1_cpython.conda"
 PYTHON_MD5 = "7fd2fd79436d9b473812f14e86746844"
 PYTHON_SHA256 = "3f0e1a6a2d5f3e6a2b8c6f1d0e7f4c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f"
-TZDATA_URL = "https://conda.anaconda.org/conda-forge/noarch/tzdata-2025a-h78e105d_0.conda"
+TZDATA_URL = "https://conda.example.org/conda-forge/noarch/tzdata-2025a-h78e105d_0.conda"
 TZDATA_MD5 = "dbcace4706afdfb7eb891f7b37d07c04"
 TZDATA_SHA256 = "c4b1ae8a2931fe9b274c44af29c5475a85b37693999f8c792dad0f8c6734b1de"
 REQUESTS_URL = (
-    "https://files.pythonhosted.org/packages/f9/9b/"
+    "https://files.example.org/packages/f9/9b/"
     "335f9764261e915ed497fcdeb11df5dfd6f7bf257d4a6a2a686d80da4d54/requests-2.32.3-py3-none-any.whl"
 )
 REQUESTS_SHA256 = "70761cfe03c773ceb22aa2f671b4757976145175cdfca038c02654d061d6dcc6"
@@ -85,9 +85,9 @@ version: 6
 environments:
   default:
     channels:
-    - url: https://conda.anaconda.org/conda-forge/
+    - url: https://conda.example.org/conda-forge/
     indexes:
-    - https://pypi.org/simple
+    - https://index.example.org/simple
     packages:
       linux-64:
       - conda: {PYTHON_URL}
@@ -97,7 +97,7 @@ environments:
       - conda: {TZDATA_URL}
   docs:
     channels:
-    - url: https://conda.anaconda.org/conda-forge/
+    - url: https://conda.example.org/conda-forge/
     packages:
       linux-64:
       - conda: {TZDATA_URL}
@@ -142,7 +142,7 @@ EXPLICIT_WITH_BAD_LINES = f"""\
 @EXPLICIT
 {PYTHON_URL}#{PYTHON_MD5}
 numpy>=1.26
-https://conda.anaconda.org/conda-forge/linux-64/broken.conda
+https://conda.example.org/conda-forge/linux-64/broken.conda
 {TZDATA_URL}#not-a-hash
 {TZDATA_URL}#{TZDATA_MD5}
 """
@@ -150,7 +150,7 @@ https://conda.anaconda.org/conda-forge/linux-64/broken.conda
 EXPLICIT_OSX = """\
 # platform: osx-arm64
 @EXPLICIT
-https://conda.anaconda.org/conda-forge/osx-arm64/python-3.12.8-hc22306f_1_cpython.conda#f0e2ccec7e0b3b9d2f6c2f2dc8e4d9b7
+https://conda.example.org/conda-forge/osx-arm64/python-3.12.8-hc22306f_1_cpython.conda#f0e2ccec7e0b3b9d2f6c2f2dc8e4d9b7
 """
 
 # libmamba (micromamba, mamba 2) history: it writes a fixed `# conda version: 3.8.0`, full channel
@@ -159,14 +159,14 @@ MICROMAMBA_HISTORY = """\
 ==> 2024-05-02 08:15:42 <==
 # cmd: micromamba create -p /nfs/cpkgs/envs/mlpy python=3.12 numpy -c conda-forge
 # conda version: 3.8.0
-+https://conda.anaconda.org/conda-forge/linux-64::python-3.12.3-hab00c5b_0_cpython
-+https://conda.anaconda.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0
++https://conda.example.org/conda-forge/linux-64::python-3.12.3-hab00c5b_0_cpython
++https://conda.example.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0
 # update specs: ["python=3.12", "numpy"]
 ==> 2024-06-11 17:02:09 <==
 # cmd: micromamba install -p /nfs/cpkgs/envs/mlpy numpy=2
 # conda version: 3.8.0
--https://conda.anaconda.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0
-+https://conda.anaconda.org/conda-forge/linux-64::numpy-2.0.0-py312h22e1c76_0
+-https://conda.example.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0
++https://conda.example.org/conda-forge/linux-64::numpy-2.0.0-py312h22e1c76_0
 # update specs: ["numpy=2"]
 # neutered specs: ["python=3.12.3"]
 """

@@ -205,7 +205,7 @@ def test_micromamba_and_mamba_histories_name_their_tool() -> None:
     assert micromamba[0].update_specs == ("python=3.12", "numpy")
     assert micromamba[1].neutered_specs == ("python=3.12.3",)
     assert micromamba[1].removed == (
-        "https://conda.anaconda.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0",
+        "https://conda.example.org/conda-forge/linux-64::numpy-1.26.4-py312heda63a1_0",
     )
     assert [t.tool for t in mamba] == ["mamba", "conda"]
     assert (mamba[0].tool_version, mamba[1].tool_version) == ("", "23.3.1")
@@ -328,7 +328,7 @@ def test_a_hand_written_conda_lock_v1_file_reads(tmp_path: Path) -> None:
     by_name = {p.name: p for p in info.packages}
     python = by_name["python"]
     assert (python.version, python.build, python.subdir) == ("3.12.8", "h9e4cc4f_1_cpython", "linux-64")
-    assert python.channel == "https://conda.anaconda.org/conda-forge"
+    assert python.channel == "https://conda.example.org/conda-forge"
     assert (python.md5, python.sha256) == (lockfiles.PYTHON_MD5, lockfiles.PYTHON_SHA256)
     assert by_name["tzdata"].subdir == "noarch"
     assert by_name["requests"].kind == PYPI
@@ -350,7 +350,7 @@ def test_a_hand_written_explicit_file_reads_md5_and_sha256_fragments(tmp_path: P
         ("tzdata", "2025a", "h78e105d_0", lockfiles.TZDATA_MD5, ""),
     ]
     assert info.packages[0].url == lockfiles.PYTHON_URL
-    assert info.channels == ("https://conda.anaconda.org/conda-forge",)
+    assert info.channels == ("https://conda.example.org/conda-forge",)
 
 
 def test_a_pixi_v6_lock_reads_per_environment_and_platform(tmp_path: Path) -> None:
@@ -373,7 +373,7 @@ def test_a_pixi_v6_lock_reads_per_environment_and_platform(tmp_path: Path) -> No
     requests = next(p for p in default.packages if p.kind == PYPI)
     assert requests.sha256 == lockfiles.REQUESTS_SHA256
     assert [p.name for p in docs.packages] == ["tzdata"]
-    assert default.channels == docs.channels == ("https://conda.anaconda.org/conda-forge",)
+    assert default.channels == docs.channels == ("https://conda.example.org/conda-forge",)
 
 
 @pytest.mark.parametrize("fmt", LOCK_FORMATS)

@@ -1,40 +1,18 @@
-"""``jupyter envshare``: the admin command line, reading the same config files as the server."""
+"""``jupyter envshare kernels list|sync`` and ``seal``/``unseal``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from traitlets.config import Config
-from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
-
-from ._version import __version__
-from .config import EnvShare, load_config_files
-from .discovery import SharedEnv, Snapshot, discovery_for
-from .kernelspecs import env_status, sync_kernelspecs
-from .seal import seal, seal_message, unseal
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_ERROR = 2
-
-
-def settings_from_args(args: argparse.Namespace) -> EnvShare:
-    """EnvShare settings from the Jupyter config files, plus ``--config FILE`` when given."""
-    config = load_config_files()
-    if args.config:
-        path = Path(args.config).resolve()
-        loader = PyFileConfigLoader if path.suffix == ".py" else JSONFileConfigLoader
-        extra: Config = loader(path.name, path=str(path.parent)).load_config()
-        config.merge(extra)
-    for root in args.env_root or []:
-        config.EnvShare.env_roots = [*config.EnvShare.get("env_roots", []), root]
-    return EnvShare(config=config)
+from ..config import EnvShare
+from ..discovery import SharedEnv, Snapshot, discovery_for
+from ..kernelspecs import env_status, sync_kernelspecs
+from ..seal import seal, seal_message, unseal
+from .common import EXIT_OK, EXIT_PROBLEMS, CommandError, add_common, settings_from_args, snapshot_from_args
 
 
 def env_json(env: SharedEnv) -> dict[str, Any]:
@@ -64,7 +42,7 @@ def env_json(env: SharedEnv) -> dict[str, Any]:
 
 def cmd_kernels_list(args: argparse.Namespace) -> int:
     """List shared kernels, and every environment that offers none with the reason."""
-    snap = _snapshot(args)
+    snap = snapshot_from_args(args)
     if args.json:
         print(
             json.dumps(
@@ -84,7 +62,7 @@ def cmd_kernels_list(args: argparse.Namespace) -> int:
 
 def cmd_kernels_sync(args: argparse.Namespace) -> int:
     """Write the shared kernels as kernelspec files for tools that run without the server."""
-    snap = _snapshot(args)
+    snap = snapshot_from_args(args)
     if args.config or args.env_root:
         # The provisioner finds environments through the config files: kernels of roots given
         # only on this command line would start the explaining fallback kernel instead.
@@ -142,12 +120,7 @@ def _resolve_env(settings: EnvShare, env: str) -> tuple[str, Path]:
     path = Path(env).expanduser()
     if (path / "conda-meta").is_dir():
         return path.name, path.resolve()
-    raise ValueError(f"no environment called {env!r} (see `jupyter envshare kernels list`)")
-
-
-def _snapshot(args: argparse.Namespace) -> Snapshot:
-    settings = settings_from_args(args)
-    return discovery_for(settings.discovery_config()).snapshot(force=True)
+    raise CommandError(f"no environment called {env!r} (see `jupyter envshare list`)")
 
 
 def _print_kernels(snap: Snapshot) -> None:
@@ -169,51 +142,24 @@ def _print_kernels(snap: Snapshot) -> None:
             print(f"  {env.name} ({state}): {problem.message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``jupyter envshare``."""
-    parser = argparse.ArgumentParser(
-        prog="jupyter envshare",
-        description="Shared conda environments as Jupyter kernels: admin commands.",
-    )
-    parser.add_argument("--version", action="version", version=__version__)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="an extra config file (.py or .json) with c.EnvShare.*")
-    common.add_argument("--env-root", action="append", help="an extra environment root (repeatable)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def register(sub: Any) -> None:
+    """Add ``kernels list|sync``, ``seal`` and ``unseal``."""
     kernels = sub.add_parser("kernels", help="shared kernels")
     ksub = kernels.add_subparsers(dest="kernels_command", required=True)
-    klist = ksub.add_parser("list", parents=[common], help="list shared kernels and problems")
+    klist = ksub.add_parser("list", help="list shared kernels and problems")
+    add_common(klist)
     klist.set_defaults(func=cmd_kernels_list)
-    ksync = ksub.add_parser("sync", parents=[common], help="write shared kernels as kernelspec files")
+    ksync = ksub.add_parser("sync", help="write shared kernels as kernelspec files")
+    add_common(ksync)
     ksync.add_argument("--dir", required=True, help="a kernels directory, e.g. .../share/jupyter/kernels")
     ksync.set_defaults(func=cmd_kernels_sync)
     for name, undo, summary in (
         ("seal", False, "make conda and pip refuse to change an environment (CEP 22, PEP 668)"),
         ("unseal", True, "remove the markers written by seal"),
     ):
-        sealer = sub.add_parser(name, parents=[common], help=summary, description=summary)
+        sealer = sub.add_parser(name, help=summary, description=summary)
+        add_common(sealer)
         sealer.add_argument("env", help="environment name (or prefix path)")
         if not undo:
             sealer.add_argument("--message", help="the refusal message (default: advice naming the contact)")
         sealer.set_defaults(func=cmd_seal, undo=undo, message=None)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``jupyter envshare`` / ``jupyter-envshare``."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # Problems are part of each command's output; the library's log lines would only repeat them.
-    logging.getLogger("jupyter_envshare").setLevel(logging.CRITICAL)
-    try:
-        code: int = args.func(args)
-    except (OSError, ValueError) as err:
-        print(f"jupyter envshare: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
