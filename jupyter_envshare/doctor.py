@@ -46,9 +46,11 @@ def doctor(
     for env in snap.envs:
         if progress is not None:
             progress(env.name)
+        reported: set[str] = set()  # kinds discovery already reported for this env
         for problem in env.problems:
             if problem.severity != "info":
                 findings.append(Finding(env.name, problem.kind, problem.severity, problem.message))
+                reported.add(problem.kind)
         wanted = Path(env.path).name
         if env.name != wanted:
             findings.append(
@@ -72,7 +74,12 @@ def doctor(
                 )
             )
         report = service.drift_report(env)
-        findings += [Finding(env.name, p.kind, _severity(p.severity), p.message) for p in report.findings]
+        # The drift engine checks some of the same things (private records): one finding each.
+        findings += [
+            Finding(env.name, p.kind, _severity(p.severity), p.message)
+            for p in report.findings
+            if p.kind not in reported
+        ]
         if report.status == "drifted":
             findings.append(
                 Finding(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +20,7 @@ from jupyter_envshare import drift
 from jupyter_envshare.discovery import Problem
 from jupyter_envshare.drift import DriftEngine, DriftReport, installed_state
 from jupyter_envshare.packages import PYPI, PackageRef, normalize_channel
+from jupyter_envshare.sidecar import stamp
 from jupyter_envshare.testing.envfactory import (
     PackageSpec,
     build_channel,
@@ -424,23 +427,45 @@ def reads_mode_000_files(directory: Path) -> bool:
     return True
 
 
-def test_unreadable_record_is_a_finding(tmp_path: Path, make_env: Callable[..., Path]) -> None:
-    if reads_mode_000_files(tmp_path):
-        pytest.skip("this process reads mode-000 files (root with CAP_DAC_OVERRIDE)")
-    # Given a record with mode 000
+def test_unreadable_record_is_a_finding(
+    tmp_path: Path, make_env: Callable[..., Path], jupyter_home: Path
+) -> None:
+    # Given a record with mode 000 in an environment stamped with a lock made from its records
     prefix = make_env("mode000")
     lock = own_lock(prefix)
+    stamp(prefix, lock=lock.path)
     record = next((prefix / "conda-meta").glob("plain-data-*.json"))
+    # ... checked by `jupyter envshare drift` in a process that cannot read it: as root, one
+    # without the capabilities that bypass file permissions, as an ordinary admin's would be
+    command = [sys.executable, "-m", "jupyter_envshare.cli", "drift", prefix.name, "--json"]
+    command += ["--env-root", str(prefix.parent)]
+    bypasses = reads_mode_000_files(tmp_path)
+    if is_root():
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv cannot drop CAP_DAC_OVERRIDE for the check")
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
+    elif bypasses:
+        pytest.skip("this process reads mode-000 files (CAP_DAC_OVERRIDE without root)")
     record.chmod(0o000)
     try:
-        # When drift is reported
-        report = DriftEngine().report(prefix, lock)
+        # When drift is reported by the command (and by the engine, where this process cannot
+        # read the record either)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        engine_report = None if bypasses else DriftEngine().report(prefix, lock)
     finally:
         record.chmod(0o644)
 
-    # Then it is a finding, not an exception, and not a removal
-    assert any(p.kind == "bad-record" and record.name in p.message for p in report.findings)
-    assert report.changes == ()
+    # Then it is a finding naming the record, not an exception, and not a removal
+    assert done.stdout, done.stderr
+    report = json.loads(done.stdout)
+    assert any(f["kind"] == "bad-record" and record.name in f["message"] for f in report["findings"]), report
+    assert report["changes"] == []
+    assert report["status"] == "in-sync"
+    assert done.returncode == 0
+    if engine_report is not None:
+        assert any(p.kind == "bad-record" and record.name in p.message for p in engine_report.findings)
+        assert engine_report.changes == ()
 
 
 @pytest.mark.skipif(not is_root(), reason="changing a record's owner needs root")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from traitlets.config import Config
 from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
 from ..config import EnvShare, load_config_files
-from ..discovery import Snapshot, discovery_for
+from ..discovery import DiscoveryConfig, Snapshot, discovery_for
 from ..service import EnvService
 
 EXIT_OK = 0
@@ -38,15 +39,24 @@ def settings_from_args(args: argparse.Namespace) -> EnvShare:
     return EnvShare(config=config)
 
 
+def discovery_config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
+    """Discovery settings for this command: the disk as it is now, whatever intervals the server uses.
+
+    A command answers once, so it must not be served a view cached by an earlier call in the same
+    process (``main`` called twice: a stamp, then a drift, within ``metadata_interval``).
+    """
+    config = settings_from_args(args).discovery_config()
+    return replace(config, revalidate_interval=0.0, metadata_interval=0.0)
+
+
 def snapshot_from_args(args: argparse.Namespace) -> Snapshot:
     """A fresh discovery snapshot for the settings of this command."""
-    settings = settings_from_args(args)
-    return discovery_for(settings.discovery_config()).snapshot(force=True)
+    return discovery_for(discovery_config_from_args(args)).snapshot(force=True)
 
 
 def service_from_args(args: argparse.Namespace) -> EnvService:
     """The environments service for the settings of this command."""
-    return EnvService(discovery_for(settings_from_args(args).discovery_config()))
+    return EnvService(discovery_for(discovery_config_from_args(args)))
 
 
 def print_json(data: Any) -> None:

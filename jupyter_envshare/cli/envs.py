@@ -115,7 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("built", f"{prov['built_at'] or '-'} by {builder.get('user') or '-'}@{builder.get('host') or '-'}"),
         ("channels", ", ".join(detail["channels"]) or None),
         ("kernels", ", ".join(k["name"] for k in detail["kernels"]) or "none"),
-        ("packages", str(detail["package_count"])),
+        ("packages", None if detail["package_count"] is None else str(detail["package_count"])),
     ):
         if value:
             facts.add_row(label, str(value))
