@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from .config import EnvShare, envshare_settings
 from .discovery import discovery_for
 from .handlers import handlers
+from .install_requests import RequestService
 from .kernelspecs import EnvShareKernelSpecManager
 from .service import EnvService
+from .store import RequestStore, StoreError
 
 
 class EnvShareApp(ExtensionApp):
@@ -36,6 +39,11 @@ class EnvShareApp(ExtensionApp):
         settings: EnvShare = envshare_settings(self.serverapp)
         discovery = discovery_for(settings.discovery_config())
         self.service = EnvService(discovery)
+        self.store = RequestStore(settings.database_url)
+        self.requests = RequestService(self.store, self.service, settings.spool_dir)
+        # Nothing in the kernel path needs the database: when it is down, kernels still list and
+        # start, the request endpoints answer 503, and the refresh below keeps trying.
+        self._store_ready = self._prepare_store()
         self.settings.update({"envshare_config": settings, "envshare_service": self.service})
         assert self.serverapp is not None
         ksm = self.serverapp.kernel_spec_manager
@@ -59,22 +67,46 @@ class EnvShareApp(ExtensionApp):
         if settings.refresh_interval > 0:
             self._refresher = PeriodicCallback(self._refresh, settings.refresh_interval * 1000)
             self._refresher.start()
+            IOLoop.current().add_callback(self._refresh)  # statuses and fingerprints right away
 
     def initialize_handlers(self) -> None:
         """The REST API under envshare/api/."""
-        self.handlers.extend(handlers(self.service, self.settings["envshare_config"]))
+        self.handlers.extend(handlers(self.service, self.settings["envshare_config"], self.requests))
 
     async def _refresh(self) -> None:
         # A network filesystem may answer slowly: the stat calls and drift digests run in a thread.
         await asyncio.to_thread(self._refresh_blocking)
+
+    def _prepare_store(self) -> bool:
+        try:
+            self.store.migrate()
+        except (StoreError, OSError) as err:
+            self.log.error("[envshare] the request database is not available yet: %s", err)
+            return False
+        return True
 
     def _refresh_blocking(self) -> None:
         snap = self.service.discovery.snapshot(force=True)
         for env in snap.envs:
             if env.allowed:
                 self.service.status(env)  # publishes to the status board the kernelspecs read
+        if not self._store_ready:
+            self._store_ready = self._prepare_store()
+        if not self._store_ready:
+            return
+        host = socket.gethostname()
+        try:
+            self.requests.ingest()
+            for env in snap.envs:
+                if env.usable:
+                    fingerprint, count = self.service.fingerprint(env)
+                    self.store.record_fingerprint(env.name, host, fingerprint, count)
+        except StoreError as err:
+            self.log.warning("[envshare] request database: %s", err)
 
     async def stop_extension(self) -> None:
-        """Stop the background refresh."""
+        """Stop the background refresh and close the database."""
         if getattr(self, "_refresher", None) is not None:
             self._refresher.stop()  # type: ignore[union-attr]
+        if getattr(self, "store", None) is not None:
+            await asyncio.to_thread(self.store.close)

@@ -16,9 +16,12 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .config import EnvShare, is_admin
-from .service import EnvNotFound, EnvService, ServiceError
+from .install_requests import RequestService, ValidationError
+from .service import EnvNotFound, EnvService, ServiceError, jsonable
+from .store import StoreError, StoreUnavailable
 
 AUTH_RESOURCE = "envshare"
+MAX_BODY = 64 * 1024
 
 
 class EnvShareHandler(APIHandler):
@@ -26,10 +29,40 @@ class EnvShareHandler(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, service: EnvService, envshare: EnvShare) -> None:
-        """Receive the service and settings from the route table."""
+    def initialize(
+        self, service: EnvService, envshare: EnvShare, requests: RequestService | None = None
+    ) -> None:
+        """Receive the services and settings from the route table."""
         self.service = service
         self.envshare = envshare
+        self.requests = requests
+
+    @property
+    def user_name(self) -> str:
+        """The caller's name, as jupyter_server's identity provider knows it."""
+        user = self.current_user
+        return str(getattr(user, "username", None) or getattr(user, "name", None) or user)
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object (413 when too large, 400 when not an object)."""
+        body = self.request.body or b""
+        if len(body) > MAX_BODY:
+            raise web.HTTPError(413, f"The request body is larger than {MAX_BODY // 1024} KiB.")
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError as err:
+            raise web.HTTPError(400, f"The request body is not JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "The request body must be a JSON object.")
+        return data
+
+    def request_service(self) -> RequestService:
+        """The requests service (503 when the store was never configured or failed to start)."""
+        if self.requests is None:
+            raise web.HTTPError(
+                503, "The request service is unavailable: its database did not start (see the server log)."
+            )
+        return self.requests
 
     @property
     def admin(self) -> bool:
@@ -42,8 +75,21 @@ class EnvShareHandler(APIHandler):
             return await asyncio.to_thread(func, *args)
         except EnvNotFound as err:
             raise web.HTTPError(404, str(err)) from err
+        except ValidationError as err:
+            self.validation_errors = err.errors
+            raise web.HTTPError(400, str(err)) from err
         except ServiceError as err:
             raise web.HTTPError(err.status, str(err)) from err
+        except StoreUnavailable as err:
+            raise web.HTTPError(
+                503,
+                # the store's message says what is wrong and that kernels are not affected
+                f"The request service is unavailable right now: {err}",
+            ) from err
+        except StoreError as err:
+            raise web.HTTPError(getattr(err, "status", 500), str(err)) from err
+        except ValueError as err:  # the store's bounds on text
+            raise web.HTTPError(400, str(err)) from err
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors as ``{code, message}`` (plus jupyter_server's ``reason``)."""
@@ -54,7 +100,11 @@ class EnvShareHandler(APIHandler):
             message = exc_info[1].log_message
         elif status_code >= 500:
             message = "Internal error in jupyter_envshare; the server log has the details."
-        self.finish(json.dumps({"code": status_code, "message": message, "reason": self._reason}))
+        reply: dict[str, Any] = {"code": status_code, "message": message, "reason": self._reason}
+        errors = getattr(self, "validation_errors", None)
+        if errors:
+            reply["errors"] = errors
+        self.finish(json.dumps(reply))
 
     def reply(self, data: Any) -> None:
         """Send ``data`` as JSON."""
@@ -78,8 +128,22 @@ class EnvHandler(EnvShareHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        """One environment in detail."""
-        self.reply(await self.call(self.service.detail, name, self.admin))
+        """One environment in detail, with how the servers that report on it see it."""
+        detail = await self.call(self.service.detail, name, self.admin)
+        detail["nodes"] = await self._nodes(detail["name"])
+        self.reply(detail)
+
+    async def _nodes(self, name: str) -> dict[str, Any]:
+        if self.requests is None:
+            return {"agree": None, "servers": None, "message": "The request service is unavailable."}
+        try:
+            prints = await asyncio.to_thread(self.requests.store.fingerprints, name)
+        except StoreError as err:
+            return {"agree": None, "servers": None, "message": f"The request service is unavailable ({err})."}
+        return {
+            "agree": len({p.fingerprint for p in prints}) <= 1,
+            "servers": [jsonable(p) for p in prints],
+        }
 
 
 class DriftHandler(EnvShareHandler):
@@ -103,18 +167,110 @@ class PackagesHandler(EnvShareHandler):
         self.reply({"packages": await self.call(self.service.packages, name, self.admin)})
 
 
+class WhoamiHandler(EnvShareHandler):
+    """``GET whoami``: the caller and whether they administer shared environments."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Who the server thinks the caller is."""
+        self.reply({"name": self.user_name, "is_admin": self.admin})
+
+
+class RequestsHandler(EnvShareHandler):
+    """``GET|POST requests``: the request queue, and filing (or supporting) a request."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Requests, filtered by ``mine=1``, ``env=`` and ``status=``."""
+        service = self.request_service()
+        await self.call(service.ingest)  # intents from `%envshare request` show without waiting
+        mine = self.get_argument("mine", "0").lower() in ("1", "true", "yes")
+        found = await self.call(
+            lambda: service.store.list(
+                env=self.get_argument("env", None),
+                status=self.get_argument("status", None),
+                user=self.user_name if mine else None,
+            )
+        )
+        self.reply({"requests": [r.as_json() for r in found]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """File a request; the open one for the same env and specs gains a supporter instead."""
+        service = self.request_service()
+        body = self.json_body()
+        request, created = await self.call(service.create, self.user_name, body, self.admin)
+        self.set_status(201 if created else 200)
+        self.reply({"request": request.as_json(), "created": created})
+
+
+class RequestHandler(EnvShareHandler):
+    """``GET|PATCH requests/{id}``: one request; support, withdraw, approve, reject, done."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, request_id: str) -> None:
+        """One request with supporters and history."""
+        service = self.request_service()
+        self.reply({"request": (await self.call(service.store.get, int(request_id))).as_json()})
+
+    @web.authenticated
+    @authorized
+    async def patch(self, request_id: str) -> None:
+        """Act on a request: ``{"action": ..., "comment": ...}``."""
+        service = self.request_service()
+        body = self.json_body()
+        request = await self.call(service.act, int(request_id), self.user_name, self.admin, body)
+        self.reply({"request": request.as_json()})
+
+
+class RequestPatchHandler(EnvShareHandler):
+    """``GET requests/{id}/patch``: the environment.yml change that satisfies a request."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, request_id: str) -> None:
+        """The unified diff against the environment's spec file."""
+        service = self.request_service()
+        self.reply(await self.call(service.patch, int(request_id)))
+
+
+class UsageHandler(EnvShareHandler):
+    """``GET usage`` (admins): launches per env and kernel, users, last use, intercepted packages."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Usage and demand."""
+        if not self.admin:
+            raise web.HTTPError(403, "Only admins can see usage.")
+        service = self.request_service()
+        await self.call(service.ingest)
+        launches, attempts = await self.call(service.store.usage)
+        self.reply({"launches": jsonable(launches), "attempts": jsonable(attempts)})
+
+
 _NAME = r"(?P<name>[^/]+)"
+_ID = r"(?P<request_id>[0-9]{1,18})"
 
 
 def handlers(
-    service: EnvService, envshare: EnvShare
+    service: EnvService, envshare: EnvShare, requests: RequestService | None
 ) -> list[tuple[str, type[EnvShareHandler], dict[str, Any]]]:
     """The route table of the REST API (the extension prefixes the server's base_url)."""
     api = url_path_join("/", "envshare", "api")
-    kwargs = {"service": service, "envshare": envshare}
+    kwargs = {"service": service, "envshare": envshare, "requests": requests}
     return [
         (url_path_join(api, "envs"), EnvsHandler, kwargs),
         (url_path_join(api, "envs", _NAME), EnvHandler, kwargs),
         (url_path_join(api, "envs", _NAME, "drift"), DriftHandler, kwargs),
         (url_path_join(api, "envs", _NAME, "packages"), PackagesHandler, kwargs),
+        (url_path_join(api, "whoami"), WhoamiHandler, kwargs),
+        (url_path_join(api, "requests"), RequestsHandler, kwargs),
+        (url_path_join(api, "requests", _ID), RequestHandler, kwargs),
+        (url_path_join(api, "requests", _ID, "patch"), RequestPatchHandler, kwargs),
+        (url_path_join(api, "usage"), UsageHandler, kwargs),
     ]

@@ -7,6 +7,7 @@ drift engine's digest and published on a ``StatusBoard`` that the kernelspec met
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
@@ -186,6 +187,12 @@ class EnvService:
         if not deep:
             self.board.publish(env.prefix, report.status)
         return report
+
+    def fingerprint(self, env: SharedEnv) -> tuple[str, int]:
+        """A digest of the installed package set (what servers on other nodes compare), and its size."""
+        packages = self.drift_engine.installed(env.prefix).packages
+        dists = sorted(f"{p.kind}:{p.name.lower()}={p.version}={p.build}" for p in packages)
+        return hashlib.sha256("\n".join(dists).encode()).hexdigest(), len(dists)
 
     def packages(self, name: str, include_hidden: bool = False) -> list[dict[str, Any]]:
         """``GET envs/{name}/packages``: installed conda and pip packages."""

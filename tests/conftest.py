@@ -98,3 +98,7 @@ def artifact_dir(name: str) -> Path:
 def is_root() -> bool:
     """Whether permission bits are ignored for this process (tests of chmod 000 need a user)."""
     return os.geteuid() == 0
+
+
+# The real PostgreSQL the store tests run against (tests/postgres.py).
+pytest_plugins = (*pytest_plugins, "tests.postgres")

@@ -11,6 +11,7 @@ from .._version import __version__
 from .common import EXIT_ERROR, CommandError
 from .envs import register as register_env_commands
 from .kernels import register as register_kernel_commands
+from .requests import register as register_request_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     register_env_commands(sub)
     register_kernel_commands(sub)
+    register_request_commands(sub)
     return parser
 
 

@@ -1,0 +1,204 @@
+"""Requests for additions to shared environments: validation, the store, and the spec patch.
+
+Free of tornado: the handlers and the CLI call it (in a thread, as the store blocks).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rattler import MatchSpec
+
+from .config import current_user
+from .service import EnvService, ServiceError
+from .store import InstallRequest, RequestStore
+from .store.spool_ingest import ingest_spool
+
+MAX_SPECS = 50
+MAX_SPEC_CHARS = 200
+MAX_REASON_CHARS = 4000
+ACTIONS = {"support", "withdraw", "approve", "reject", "done"}
+ADMIN_ACTIONS = {"approve": "approved", "reject": "rejected", "done": "done"}
+
+
+class ValidationError(ServiceError):
+    """The request body is not acceptable; ``errors`` maps fields to what is wrong with them."""
+
+    status = 400
+
+    def __init__(self, message: str, errors: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = dict(errors or {})
+
+
+class Forbidden(ServiceError):
+    """The caller may not do this (an admin action by a non-admin)."""
+
+    status = 403
+
+
+class Conflict(ServiceError):
+    """The request is in a state that does not allow this."""
+
+    status = 409
+
+
+def validate_specs(raw: Any) -> list[str]:
+    """Specs as conda MatchSpecs (py-rattler decides), with a message per bad one."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError(
+            'specs: give one or more package specs, e.g. ["polars >=1.0"]', {"specs": "required"}
+        )
+    if len(raw) > MAX_SPECS:
+        raise ValidationError(f"specs: at most {MAX_SPECS} per request", {"specs": "too many"})
+    specs: list[str] = []
+    errors: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        text = item.strip() if isinstance(item, str) else ""
+        if not text:
+            errors[f"specs[{index}]"] = "empty or not a string"
+            continue
+        if len(text) > MAX_SPEC_CHARS:
+            errors[f"specs[{index}]"] = f"longer than {MAX_SPEC_CHARS} characters"
+            continue
+        try:
+            MatchSpec(text)
+        except Exception as err:  # py-rattler raises its own exception types
+            errors[f"specs[{index}]"] = f"{text!r} is not a valid conda package spec ({_short(err)})"
+            continue
+        specs.append(text)
+    if errors:
+        raise ValidationError("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    return specs
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]
+
+
+class RequestService:
+    """What users and admins can do with requests."""
+
+    def __init__(self, store: RequestStore, envs: EnvService, spool_dir: str | None = None) -> None:
+        self.store = store
+        self.envs = envs
+        self.spool_dir = spool_dir
+
+    def ingest(self) -> int:
+        """Take this user's new spool events (launches, attempts, request intents) into the store."""
+        if self.spool_dir is None:
+            return 0
+        # The spool is writable by its user: events count as this server's user, whatever they say.
+        return ingest_spool(self.store, self.spool_dir, user=current_user())
+
+    def create(self, user: str, body: Mapping[str, Any], admin: bool = False) -> tuple[InstallRequest, bool]:
+        """File a request (or support the open one for the same specs); True when new."""
+        env = body.get("env")
+        if not isinstance(env, str) or not env.strip():
+            raise ValidationError("env: name the shared environment", {"env": "required"})
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("reason: say what you need it for", {"reason": "required"})
+        if len(reason) > MAX_REASON_CHARS:
+            raise ValidationError(f"reason: at most {MAX_REASON_CHARS} characters", {"reason": "too long"})
+        specs = validate_specs(body.get("specs"))
+        record = self.envs.env(env.strip(), include_hidden=admin)  # EnvNotFound -> 404
+        return self.store.create(record.name, specs, reason, user)
+
+    def act(self, request_id: int, user: str, admin: bool, body: Mapping[str, Any]) -> InstallRequest:
+        """support | withdraw (requester) | approve | reject | done (admins), with a comment."""
+        action = body.get("action")
+        comment = body.get("comment") or ""
+        if action not in ACTIONS:
+            raise ValidationError(f"action: one of {', '.join(sorted(ACTIONS))}", {"action": "invalid"})
+        if not isinstance(comment, str) or len(comment) > MAX_REASON_CHARS:
+            raise ValidationError(
+                f"comment: text of at most {MAX_REASON_CHARS} characters", {"comment": "invalid"}
+            )
+        if action == "support":
+            return self.store.support(request_id, user, comment)
+        if action == "withdraw":
+            return self.store.withdraw(request_id, user)
+        if not admin:
+            raise Forbidden(f"Only admins can {action} requests.")
+        return self.store.transition(request_id, user, ADMIN_ACTIONS[action], comment)
+
+    def patch(self, request_id: int) -> dict[str, Any]:
+        """The change to the environment's spec file that adds the requested specs."""
+        request = self.store.get(request_id)
+        if request.status in ("rejected", "withdrawn"):
+            raise Conflict(f"Request {request_id} is {request.status}: there is nothing to apply.")
+        env = self.envs.env(request.env, include_hidden=True)
+        from .provenance import read_provenance
+
+        spec = read_provenance(env, platform=self.envs.platform).spec
+        if spec is None or spec.text is None:
+            raise Conflict(
+                f"The spec of {env.name} is not known (no readable spec in its sidecar or catalog): "
+                "stamp it with `jupyter envshare stamp ENV --spec FILE`."
+            )
+        return {
+            "request": request.id,
+            "env": env.name,
+            "spec_path": spec.path,
+            "diff": spec_patch(spec.text, request.specs, Path(spec.path).name),
+        }
+
+
+_DEP_LINE = re.compile(r"^(?P<indent>\s*)-\s+(?P<spec>[^#\n]*?)\s*(#.*)?$")
+
+
+def _spec_name(spec: str) -> str:
+    match = re.match(r"\s*(?:[^:\s]+::)?([A-Za-z0-9_.\-]+)", spec)
+    return match.group(1).lower() if match else spec.strip().lower()
+
+
+def spec_patch(text: str, specs: tuple[str, ...] | list[str], filename: str = "environment.yml") -> str:
+    """A unified diff adding (or re-pinning) conda ``specs`` in an environment.yml's dependencies.
+
+    Edits lines in place, so the admin's comments and layout survive.
+    """
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    new = list(lines)
+    start = next((i for i, line in enumerate(new) if line.rstrip() == "dependencies:"), None)
+    if start is None:
+        new += ["dependencies:\n"] + [f"  - {s}\n" for s in specs]
+    else:
+        end = start + 1
+        first_indent: str | None = None
+        existing: dict[str, int] = {}
+        while end < len(new):
+            line = new[end]
+            if line.strip() and not line.startswith((" ", "\t", "-")):
+                break  # the next top-level key
+            if line.strip().startswith("- pip:"):
+                break  # pip's sub-list: conda specs go before it
+            match = _DEP_LINE.match(line)
+            if match:
+                if first_indent is None:
+                    first_indent = match.group("indent")
+                if match.group("indent") == first_indent:
+                    existing.setdefault(_spec_name(match.group("spec")), end)
+            end += 1
+        indent = first_indent if first_indent is not None else "  "
+        insert_at = end
+        while insert_at > start + 1 and not new[insert_at - 1].strip():
+            insert_at -= 1
+        added: list[str] = []
+        for spec in specs:
+            at = existing.get(_spec_name(spec))
+            if at is not None:
+                new[at] = f"{_DEP_LINE.match(new[at]).group('indent')}- {spec}\n"  # type: ignore[union-attr]
+            else:
+                added.append(f"{indent}- {spec}\n")
+        new[insert_at:insert_at] = added
+    return "".join(difflib.unified_diff(lines, new, fromfile=f"a/{filename}", tofile=f"b/{filename}"))
