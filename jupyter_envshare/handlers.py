@@ -24,6 +24,11 @@ AUTH_RESOURCE = "envshare"
 MAX_BODY = 64 * 1024
 
 
+def safe_json(data: Any) -> str:
+    """JSON with <, > and & escaped: user text (reasons, specs) can never be read as markup."""
+    return json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 class EnvShareHandler(APIHandler):
     """Base of every envshare handler: auth resource, JSON errors, service access."""
 
@@ -104,12 +109,12 @@ class EnvShareHandler(APIHandler):
         errors = getattr(self, "validation_errors", None)
         if errors:
             reply["errors"] = errors
-        self.finish(json.dumps(reply))
+        self.finish(safe_json(reply))
 
     def reply(self, data: Any) -> None:
         """Send ``data`` as JSON."""
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
+        self.finish(safe_json(data))
 
 
 class EnvsHandler(EnvShareHandler):

@@ -51,6 +51,8 @@ class NamedTokenUsers(IdentityProvider):
         if auth.startswith("token "):
             user = _named_user(auth[len("token ") :])
             if user is not None:
+                # As for the server's own token: a token-authenticated API call needs no XSRF cookie.
+                handler._token_authenticated = True
                 return user
         user = _named_user(handler.get_argument("token", ""), strict=True)
         if user is not None:
