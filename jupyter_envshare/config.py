@@ -219,14 +219,15 @@ def current_user_groups() -> frozenset[str]:
     return frozenset(names)
 
 
-def is_admin(user: Any, settings: EnvShare) -> bool:
+def is_admin(user: Any, settings: EnvShare, name: str | None = None) -> bool:
     """Whether a jupyter_server user administers shared environments.
 
     Hub admins (the hub's user model says ``admin``), ``admin_users``, and members of
     ``admin_groups`` (hub groups; outside a hub, this process's Unix groups when the user is the
-    Unix user running the server).
+    Unix user running the server). ``name`` overrides the user's own name (see ``handlers``).
     """
-    name = str(getattr(user, "username", None) or getattr(user, "name", None) or user)
+    if name is None:
+        name = str(getattr(user, "username", None) or getattr(user, "name", None) or user)
     hub_user = getattr(user, "hub_user", None)
     hub = hub_user if isinstance(hub_user, dict) else {}
     if hub.get("admin") is True or name in settings.admin_users:

@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from .config import current_user
+
 BUILT_MARKER = ".built"
 
 
@@ -33,6 +35,10 @@ def build(directory: Path) -> Path:
         "EnvShare": {
             "env_roots": [str(directory / "cpkgs" / "current" / "envs")],
             "denied_envs": ["*-scratch"],
+            # whoever runs the demo administers it, so the panel shows the request queue too
+            "admin_users": [current_user()],
+            "database_url": f"sqlite:///{directory / 'envshare.db'}",
+            "contact": "the demo's research computing team",
         },
     }
     (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=2) + "\n")

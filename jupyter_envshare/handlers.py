@@ -11,11 +11,12 @@ import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .config import EnvShare, is_admin
+from .config import EnvShare, current_user, is_admin
 from .install_requests import RequestService, ValidationError
 from .service import EnvNotFound, EnvService, ServiceError, jsonable
 from .store import StoreError, StoreUnavailable
@@ -44,7 +45,14 @@ class EnvShareHandler(APIHandler):
 
     @property
     def user_name(self) -> str:
-        """The caller's name, as jupyter_server's identity provider knows it."""
+        """The caller's name, as the identity provider knows it.
+
+        jupyter_server's own provider only knows "whoever holds this server's token" and makes up
+        an anonymous name per browser; that person is the one the server runs as, so requests are
+        filed under the server's user. A hub's (or any other) provider names its users itself.
+        """
+        if type(self.identity_provider) is IdentityProvider:
+            return current_user()
         user = self.current_user
         return str(getattr(user, "username", None) or getattr(user, "name", None) or user)
 
@@ -72,7 +80,7 @@ class EnvShareHandler(APIHandler):
     @property
     def admin(self) -> bool:
         """Whether the caller administers shared environments (sees denied and broken ones too)."""
-        return is_admin(self.current_user, self.envshare)
+        return is_admin(self.current_user, self.envshare, self.user_name)
 
     async def call(self, func: Any, *args: Any) -> Any:
         """Run blocking service work (filesystem, hashing) off the event loop, mapping its errors."""

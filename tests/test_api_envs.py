@@ -11,6 +11,7 @@ import pytest
 from rattler import PrefixRecord
 from tornado.httpclient import HTTPClientError
 
+from jupyter_envshare.config import current_user
 from jupyter_envshare.lockfiles import package_ref, write_lock
 from jupyter_envshare.sidecar import stamp
 from jupyter_envshare.testing.layouts import SharedInstallation
@@ -143,3 +144,10 @@ async def test_api_requires_authentication(jp_fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as caught:
         await jp_fetch("envshare", "api", "envs", method="GET", headers={"Authorization": ""})
     assert caught.value.code == 403
+
+
+async def test_on_a_personal_server_the_token_holder_is_the_server_user(jp_fetch: Any) -> None:
+    # jupyter_server's own identity provider only knows "whoever has the token": that is the
+    # person the server runs as, so requests are filed under that name, not a made-up one.
+    me = await get(jp_fetch, "whoami")
+    assert me == {"name": current_user(), "is_admin": False}
