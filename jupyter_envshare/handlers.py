@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.auth.identity import IdentityProvider
+from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -23,6 +23,8 @@ from .store import StoreError, StoreUnavailable
 
 AUTH_RESOURCE = "envshare"
 MAX_BODY = 64 * 1024
+# jupyter_server's own identity providers: a shared token or password, no named users.
+JUPYTER_SERVER_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
 
 
 def safe_json(data: Any) -> str:
@@ -51,7 +53,7 @@ class EnvShareHandler(APIHandler):
         an anonymous name per browser; that person is the one the server runs as, so requests are
         filed under the server's user. A hub's (or any other) provider names its users itself.
         """
-        if type(self.identity_provider) is IdentityProvider:
+        if type(self.identity_provider) in JUPYTER_SERVER_PROVIDERS:
             return current_user()
         user = self.current_user
         return str(getattr(user, "username", None) or getattr(user, "name", None) or user)
