@@ -1,0 +1,94 @@
+"""What the browser tests do in JupyterLab, named by what a person does.
+
+Locators prefer roles and accessible names (what a screen reader announces), so the tests also
+check that the panel is labelled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+SIDEBAR_TAB = ".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='jp-envshare-sidebar']"
+TIMEOUT = 30_000
+KERNEL_TIMEOUT = 120_000
+
+
+def sidebar(page: Page) -> Locator:
+    """The "Shared environments" sidebar, opened if it is not."""
+    panel = page.get_by_role("region", name="Shared environments", exact=True)
+    if not panel.is_visible():
+        page.locator(SIDEBAR_TAB).click()
+    panel.wait_for(state="visible", timeout=TIMEOUT)
+    return panel
+
+
+def sidebar_tab(page: Page, name: str) -> Locator:
+    """Select a tab of the sidebar (Environments, Requests, Queue) and return its panel."""
+    panel = sidebar(page)
+    panel.get_by_role("tab", name=name).click()
+    tabpanel = panel.get_by_role("tabpanel")
+    tabpanel.wait_for(timeout=TIMEOUT)
+    return tabpanel
+
+
+def env_items(page: Page) -> Locator:
+    """The environments listed in the sidebar."""
+    return sidebar(page).locator(".jp-envshare-EnvItem")
+
+
+def open_env(page: Page, env: str) -> Locator:
+    """Click an environment in the list; return its detail view (main area)."""
+    sidebar_tab(page, "Environments")
+    sidebar(page).locator(f".jp-envshare-EnvItem[data-env='{env}']").get_by_role("button").click()
+    detail = detail_view(page, env)
+    detail.locator(".jp-envshare-Section").first.wait_for(timeout=TIMEOUT)
+    return detail
+
+
+def detail_view(page: Page, env: str) -> Locator:
+    """The detail view of ``env`` (a main-area tab panel, labelled by its tab)."""
+    return page.locator(f"[id='jp-envshare-env-{env}']")
+
+
+def section(detail: Locator, title: str) -> Locator:
+    """A section of a detail view by its heading."""
+    return detail.get_by_role("region", name=title)
+
+
+def active_notebook(page: Page) -> Locator:
+    """The notebook panel in front."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+# The toolbar's indicator says "idle" before a kernel is even connected, so ask the session itself
+# (the server config exposes the app as window.jupyterapp).
+_KERNEL_READY = """() => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  const kernel = widget && widget.sessionContext && widget.sessionContext.session
+    && widget.sessionContext.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+
+def wait_kernel_idle(page: Page, timeout: float = KERNEL_TIMEOUT) -> None:
+    """Wait until the front notebook's kernel is connected and idle."""
+    page.wait_for_function(_KERNEL_READY, timeout=timeout)
+
+
+def run_in_new_cell(page: Page, code: str) -> Locator:
+    """Type ``code`` into the last cell of the front notebook and run it; return that cell."""
+    cells = active_notebook(page).locator(".jp-Notebook .jp-Cell")
+    # Pin the index: running the last cell appends a new one, and `.last` would follow it.
+    cell = cells.nth(cells.count() - 1)
+    cell.locator(".cm-content").click()
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+    return cell
+
+
+def output_of(cell: Locator) -> Locator:
+    """The output area of a cell."""
+    return cell.locator(".jp-OutputArea-output")

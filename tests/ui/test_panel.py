@@ -1,0 +1,500 @@
+"""The "Shared environments" panel in a real browser, against a real server and real kernels.
+
+One story, in order: alice finds environments and filters them, reads an in-sync and a drifted
+environment, opens a notebook on a shared kernel, is stopped by the install guard and files a
+request from its advice, files another from the form (after a validation error); bob supports
+one and asks for the other again; an admin approves from the queue and copies the spec patch;
+alice sees the new status. Every step saves a screenshot under test-artifacts/ui/, and the
+browser console must stay free of errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Route, expect
+
+from .browser import Browser, Session, wait_restored
+from .conftest import artifacts
+from .pages import (
+    KERNEL_TIMEOUT,
+    active_notebook,
+    detail_view,
+    env_items,
+    open_env,
+    output_of,
+    run_in_new_cell,
+    section,
+    sidebar,
+    sidebar_tab,
+    wait_kernel_idle,
+)
+from .server import LabServer
+from .site import DRIFTED, GIT_REMOTE, IN_SYNC, OVERLAY, UiSite
+
+pytestmark = pytest.mark.ui
+
+ENV_COUNT = 7  # activated, broken-json, gone, isis4.2.0, isis4.3.0, nokernel, rstats
+POLARS_REASON = "Reading Parquet files for the 2025 survey"
+ADMIN_COMMENT = "Added to the spec; the rebuilt env is published on Monday."
+
+
+@pytest.fixture(scope="module")
+def sessions(browser: Browser) -> Iterator[dict[str, Session]]:
+    """The users' browser sessions, by name; their step timings are written at the end."""
+    opened: dict[str, Session] = {}
+    yield opened
+    timings = {name: s.timings for name, s in opened.items()}
+    (artifacts() / "timings.json").write_text(json.dumps(timings, indent=2))
+    for name, session in opened.items():
+        for step, seconds in session.timings.items():
+            print(f"[ui timing] {name}: {step}: {seconds:.2f} s")
+
+
+def session_of(sessions: dict[str, Session], browser: Browser, lab: LabServer, user: str) -> Session:
+    if user not in sessions:
+        sessions[user] = browser.session(user, lab.lab_url(user))
+    return sessions[user]
+
+
+@pytest.fixture(scope="module")
+def alice(sessions: dict[str, Session], browser: Browser, lab: LabServer) -> Session:
+    return session_of(sessions, browser, lab, "alice")
+
+
+@pytest.fixture(scope="module")
+def bob(sessions: dict[str, Session], browser: Browser, lab: LabServer) -> Session:
+    return session_of(sessions, browser, lab, "bob")
+
+
+@pytest.fixture(scope="module")
+def admin(sessions: dict[str, Session], browser: Browser, lab: LabServer) -> Session:
+    return session_of(sessions, browser, lab, "admin")
+
+
+@pytest.fixture(scope="module")
+def story() -> dict[str, Any]:
+    """What one step leaves for the next (the request ids filed)."""
+    return {}
+
+
+def assert_clean_console(*sessions: Session, expected: re.Pattern[str] | None = None) -> None:
+    """No console errors, except those matching ``expected`` (each call site says why)."""
+    for session in sessions:
+        errors = [e for e in session.console_errors if expected is None or not expected.search(e)]
+        session.console_errors.clear()
+        assert errors == [], f"{session.user}'s browser console showed errors: {errors}"
+
+
+def requests_as(lab: LabServer, user: str, **params: str) -> list[dict[str, Any]]:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    body = lab.api(f"envshare/api/requests?{query}", user)
+    assert isinstance(body, dict)
+    return list(body["requests"])
+
+
+def test_labextension_is_installed_enabled_and_ok() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+    line = next((ln for ln in listing.splitlines() if "jupyter-envshare" in ln), "")
+    assert "enabled" in line, listing
+    assert "OK" in line, listing
+
+
+def test_list_shows_statuses_and_filters(alice: Session) -> None:
+    page = alice.page
+    # When alice opens the sidebar
+    with alice.timed("open sidebar and list"):
+        panel = sidebar(page)
+        expect(env_items(page)).to_have_count(ENV_COUNT)
+    # Then every environment has a status badge in words, and a package count
+    badges = {
+        "isis4.3.0": "In sync",
+        "isis4.2.0": "Drifted",
+        "rstats": "Unlocked",
+        "gone": "Unavailable",
+    }
+    for env, label in badges.items():
+        item = panel.locator(f".jp-envshare-EnvItem[data-env='{env}']")
+        expect(item.locator(".jp-envshare-Badge")).to_contain_text(label)
+    expect(panel.locator(".jp-envshare-EnvItem[data-env='isis4.3.0']")).to_contain_text("5 packages")
+    expect(panel).to_contain_text("Signed in as alice")
+    alice.shot("01-list")
+
+    # When she filters by text
+    search = panel.get_by_role("searchbox", name="Filter environments by name or path")
+    search.fill("isis")
+    expect(env_items(page)).to_have_count(2)
+    expect(panel).to_contain_text(f"2 of {ENV_COUNT} environments match")
+    alice.shot("02-filter-text")
+
+    # and by status (from the keyboard: Tab from the search box reaches the status filter)
+    search.focus()
+    page.keyboard.press("Tab")
+    status = panel.get_by_role("combobox", name="Filter environments by status")
+    expect(status).to_be_focused()
+    status.select_option("drifted")
+    expect(env_items(page)).to_have_count(1)
+    expect(env_items(page).first).to_have_attribute("data-env", DRIFTED)
+    alice.shot("03-filter-drifted")
+
+    search.fill("")
+    status.select_option("unavailable")
+    expect(env_items(page)).to_have_count(1)
+    expect(env_items(page).first).to_have_attribute("data-env", "gone")
+    expect(env_items(page).first).to_contain_text("1 problem")
+    alice.shot("04-filter-unavailable")
+
+    status.select_option("")
+    expect(env_items(page)).to_have_count(ENV_COUNT)
+
+    # The view tabs follow the WAI-ARIA pattern: arrow keys move between them
+    environments = panel.get_by_role("tab", name="Environments")
+    environments.focus()
+    page.keyboard.press("ArrowRight")
+    requests_tab = panel.get_by_role("tab", name="Requests")
+    expect(requests_tab).to_be_focused()
+    expect(requests_tab).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowLeft")
+    expect(environments).to_be_focused()
+    expect(env_items(page)).to_have_count(ENV_COUNT)
+    assert_clean_console(alice)
+
+
+def test_detail_of_an_in_sync_environment(alice: Session, ui_site: UiSite) -> None:
+    page = alice.page
+    # When alice opens isis4.3.0 from the keyboard
+    sidebar_tab(page, "Environments")
+    item = sidebar(page).locator(f".jp-envshare-EnvItem[data-env='{IN_SYNC}']").get_by_role("button")
+    item.focus()
+    with alice.timed("open detail (in sync)"):
+        page.keyboard.press("Enter")
+        detail = detail_view(page, IN_SYNC)
+        expect(section(detail, "Drift")).to_contain_text("No drift", timeout=30_000)
+    # Then it is in sync, with its provenance linked to the spec's commit
+    expect(detail.locator(".jp-envshare-Detail-title .jp-envshare-Badge")).to_contain_text("In sync")
+    provenance = section(detail, "Provenance")
+    commit = provenance.get_by_role("link")
+    expect(commit).to_have_attribute("href", f"{GIT_REMOTE.removesuffix('.git')}/commit/{ui_site.commit}")
+    expect(provenance).to_contain_text("conda-lock")
+    expect(provenance).to_contain_text("environment.yml")
+    expect(provenance).to_contain_text("isis ==4.3.0")
+    # its history, newest first: the kernel was added in a second transaction
+    history = section(detail, "History").locator(".jp-envshare-Timeline-item")
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("envshare-kernel-python")
+    # and its packages, searchable
+    packages = section(detail, "Packages")
+    expect(packages.locator("tbody tr")).to_have_count(5)
+    alice.shot("05-detail-in-sync")
+    packages.get_by_role("searchbox").fill("marker")
+    expect(packages.locator("tbody tr")).to_have_count(1)
+    expect(packages.locator("tbody tr")).to_contain_text("isis_marker")
+    packages.get_by_role("searchbox").fill("")
+
+    # When she runs a deep check, a busy indicator shows until the answer comes
+    drift = section(detail, "Drift")
+    held: list[Route] = []
+    # makeRequest appends a cache-busting `&<timestamp>` to GET URLs.
+    deep_check = re.compile(r".*/envshare/api/envs/[^/]+/drift\?deep=1(&.*)?$")
+    page.route(deep_check, lambda route: held.append(route))
+    try:
+        drift.get_by_role("button", name="Deep check").click()
+        expect(drift.locator(".jp-envshare-Busy")).to_contain_text("Checking every file")
+        expect(drift.get_by_role("button", name="Deep check")).to_be_disabled()
+        drift.scroll_into_view_if_needed()
+        alice.shot("06-deep-check-busy")
+        assert len(held) == 1
+        held[0].continue_()
+    finally:
+        page.unroute(deep_check)
+    expect(drift).to_contain_text("deep check (file hashes)")
+    expect(drift).to_contain_text("No drift")
+    alice.shot("07-deep-check-done")
+    assert_clean_console(alice)
+
+
+def test_detail_of_a_drifted_environment(alice: Session) -> None:
+    page = alice.page
+    with alice.timed("open detail (drifted)"):
+        detail = open_env(page, DRIFTED)
+        drift = section(detail, "Drift")
+        overlay = drift.locator(".jp-envshare-DriftGroup[data-kind='pip-overlay']")
+        expect(overlay).to_contain_text(OVERLAY, timeout=30_000)
+    expect(detail.locator(".jp-envshare-Detail-title .jp-envshare-Badge")).to_contain_text("Drifted")
+    expect(overlay.locator("summary")).to_contain_text("Installed by pip over the environment")
+    expect(overlay.locator("summary .jp-envshare-Count")).to_have_text("1")
+    packages = section(detail, "Packages")
+    packages.get_by_role("combobox", name="Show packages installed by").select_option("pypi")
+    expect(packages.locator("tbody tr")).to_have_count(1)
+    expect(packages.locator("tbody tr")).to_contain_text(OVERLAY)
+    expect(packages.locator("tbody tr")).to_contain_text("pip")
+    alice.shot("08-detail-drifted")
+    assert_clean_console(alice)
+
+
+def test_new_notebook_on_a_shared_kernel(alice: Session, ui_site: UiSite) -> None:
+    page = alice.page
+    detail = open_env(page, IN_SYNC)
+    # When alice clicks "New notebook" on the environment's kernel
+    with alice.timed("new notebook until kernel idle"):
+        detail.get_by_role("button", name=f"New notebook with Python 3 [shared: {IN_SYNC}]").click()
+        wait_kernel_idle(page)
+    expect(active_notebook(page).locator(".jp-KernelName")).to_contain_text(IN_SYNC)
+    # Then code runs in the shared environment
+    with alice.timed("run a cell"):
+        cell = run_in_new_cell(page, "import sys; print(sys.prefix)")
+        expect(output_of(cell)).to_contain_text(f"envs/{IN_SYNC}", timeout=KERNEL_TIMEOUT)
+    printed = output_of(cell).inner_text().strip()
+    prefix = ui_site.prefix(IN_SYNC)
+    assert printed in {str(prefix), str(ui_site.inst.current_envs_dir / IN_SYNC)}
+    alice.shot("09-notebook-shared-kernel")
+    assert_clean_console(alice)
+
+
+def test_guard_advice_files_a_request(alice: Session, lab: LabServer, story: dict[str, Any]) -> None:
+    page = alice.page
+    # When alice tries to install into the shared environment
+    with alice.timed("guard advice rendered"):
+        cell = run_in_new_cell(page, "%pip install polars")
+        advice = cell.get_by_role("note", name=re.compile("is a shared, read-only environment"))
+        expect(advice).to_be_visible(timeout=KERNEL_TIMEOUT)
+    # Then the advice names the environment, the package and who manages it
+    expect(advice).to_contain_text(IN_SYNC)
+    expect(advice).to_contain_text("was stopped; nothing was changed")
+    expect(advice.locator(".jp-envshare-Spec")).to_have_text(["polars"])
+    alice.element_shot(advice, "10-advice")
+
+    # When she asks for it with a reason (Enter submits)
+    advice.get_by_role("button", name=f"Request polars in {IN_SYNC}").click()
+    reason = advice.get_by_role("textbox", name="Why do you need polars?")
+    expect(reason).to_be_focused()
+    page.keyboard.type(POLARS_REASON)
+    alice.element_shot(advice, "11-advice-reason")
+    with alice.timed("file request from advice"):
+        page.keyboard.press("Enter")
+        status = advice.locator(".jp-envshare-Advice-status")
+        expect(status).to_contain_text(re.compile(r"Requested #\d+ — open, 1 person needs this"))
+    alice.element_shot(advice, "12-advice-requested")
+    alice.shot("13-advice-in-notebook")
+    request_id = int(re.search(r"#(\d+)", status.inner_text()).group(1))  # type: ignore[union-attr]
+    story["polars"] = request_id
+
+    # And the server has exactly that request from alice
+    filed = [r for r in requests_as(lab, "admin") if r["id"] == request_id]
+    assert len(filed) == 1
+    assert filed[0]["env"] == IN_SYNC
+    assert filed[0]["specs"] == ["polars"]
+    assert filed[0]["requester"] == "alice"
+    assert filed[0]["reason"] == POLARS_REASON
+    assert_clean_console(alice)
+
+
+def test_request_form_shows_server_validation_inline(
+    alice: Session, lab: LabServer, story: dict[str, Any]
+) -> None:
+    page = alice.page
+    tab = sidebar_tab(page, "Requests")
+    tab.get_by_role("combobox", name="Environment").select_option(IN_SYNC)
+    # The open request on that environment is listed, as alice's own
+    open_requests = tab.locator(".jp-envshare-OpenRequests")
+    polars = open_requests.locator(f"[data-request-id='{story['polars']}']")
+    expect(polars).to_contain_text("You asked for this.")
+
+    # When she submits a spec the server rejects
+    spec = tab.get_by_role("textbox", name="Package 1 (conda spec)")
+    spec.fill("scipy >>=1")
+    tab.get_by_role("textbox", name="Why do you need it?").fill("Sparse solvers for the mesh code")
+    tab.get_by_role("textbox", name="Why do you need it?").press("Enter")
+    # Then the server's message shows under that spec, and the spec is marked invalid
+    expect(spec).to_have_attribute("aria-invalid", "true")
+    field_error = tab.locator(".jp-envshare-SpecRow .jp-envshare-FieldError")
+    expect(field_error).to_contain_text("is not a valid conda package spec")
+    alice.shot("14-form-validation-error")
+
+    # When she corrects it, adds a second package and presses Enter there
+    spec.fill("scipy >=1.11")
+    tab.get_by_role("button", name="+ Add another package").click()
+    second = tab.get_by_role("textbox", name="Package 2 (conda spec)")
+    expect(second).to_be_focused()
+    page.keyboard.type("numba")
+    page.keyboard.press("Enter")
+    # Then the request is filed
+    outcome = tab.locator(".jp-envshare-Form .jp-envshare-Success")
+    expect(outcome).to_contain_text(re.compile(r"Requested #\d+ — open, 1 person needs this"))
+    story["scipy"] = int(re.search(r"#(\d+)", outcome.inner_text()).group(1))  # type: ignore[union-attr]
+    mine = tab.locator(".jp-envshare-MyRequests .jp-envshare-RequestCard")
+    expect(mine).to_have_count(2)
+    alice.shot("15-form-filed")
+    filed = [r for r in requests_as(lab, "alice", mine="1") if r["id"] == story["scipy"]]
+    assert filed[0]["specs"] == ["scipy >=1.11", "numba"]
+    # Chromium reports every 4xx answer in the console: the 400 for the invalid spec is the
+    # validation this test provokes, and the only error allowed.
+    assert_clean_console(alice, expected=re.compile(r"status of 400 .*/envshare/api/requests\?"))
+
+
+def test_another_user_supports_and_folds_into_open_requests(bob: Session, story: dict[str, Any]) -> None:
+    page = bob.page
+    tab = sidebar_tab(page, "Requests")
+    tab.get_by_role("combobox", name="Environment").select_option(IN_SYNC)
+    scipy = tab.locator(f".jp-envshare-OpenRequests [data-request-id='{story['scipy']}']")
+    # When bob says he needs scipy too
+    with bob.timed("+1 an open request"):
+        scipy.get_by_role("button", name=re.compile(r"^\+1: I need scipy")).click()
+        expect(scipy).to_contain_text("2 people need this")
+    expect(scipy).to_contain_text("You support this request.")
+    # and asks for polars again through the form
+    tab.get_by_role("textbox", name="Package 1 (conda spec)").fill("polars")
+    reason = tab.get_by_role("textbox", name="Why do you need it?")
+    reason.fill("Same Parquet files, other survey")
+    reason.press("Enter")
+    # Then it folds into alice's open request instead of a duplicate
+    outcome = tab.locator(".jp-envshare-Form .jp-envshare-Success")
+    expect(outcome).to_contain_text(
+        f"alice already asked for this: #{story['polars']} — open, 2 people need this"
+    )
+    bob.shot("16-bob-supports")
+    assert_clean_console(bob)
+
+
+def test_admin_approves_from_the_queue(admin: Session, story: dict[str, Any]) -> None:
+    page = admin.page
+    with admin.timed("open queue"):
+        queue = sidebar_tab(page, "Queue")
+        cards = queue.locator(".jp-envshare-RequestCard")
+        expect(cards).to_have_count(2)
+    expect(sidebar(page)).to_contain_text("Signed in as admin (admin)")
+    expect(sidebar(page).get_by_role("tab", name=re.compile("Queue"))).to_contain_text("2")
+    # Sorted by demand: people first, then intercepted attempts (polars was tried in a notebook)
+    expect(cards.first).to_have_attribute("data-request-id", str(story["polars"]))
+    admin.shot("17-admin-queue")
+
+    polars = queue.locator(f"[data-request-id='{story['polars']}']")
+    polars.get_by_role("textbox", name="Comment for the requester (optional)").fill(ADMIN_COMMENT)
+    with admin.timed("approve"):
+        polars.get_by_role("button", name=f"Approve request #{story['polars']}").click()
+        expect(polars.locator(".jp-envshare-RequestBadge-approved")).to_have_text("Approved")
+    expect(polars).to_contain_text(ADMIN_COMMENT)
+
+    # The spec patch adds polars to the environment.yml, ready to copy
+    polars.get_by_text("Spec patch (environment.yml)").click()
+    diff = polars.locator(".jp-envshare-Diff")
+    expect(diff).to_contain_text("+  - polars")
+    polars.get_by_role("button", name=f"Copy the spec patch of request #{story['polars']}").click()
+    expect(polars.locator(".jp-envshare-Copy-status")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "+  - polars" in copied
+    assert copied.startswith("--- a/environment.yml")
+    polars.scroll_into_view_if_needed()
+    admin.shot("18-admin-approved-patch")
+    assert_clean_console(admin)
+
+
+def test_admin_sees_usage(admin: Session) -> None:
+    page = admin.page
+    detail = open_env(page, IN_SYNC)
+    usage = section(detail, "Usage (admins)")
+    with admin.timed("usage loaded"):
+        expect(usage.get_by_role("img", name=re.compile("Launches per kernel"))).to_be_visible()
+    expect(usage.locator(".jp-envshare-Stats")).to_contain_text("Launches")
+    expect(usage.get_by_role("table", name="Packages users tried to install")).to_contain_text("polars")
+    usage.scroll_into_view_if_needed()
+    admin.shot("19-admin-usage")
+    assert_clean_console(admin)
+
+
+def test_requester_sees_the_new_status(alice: Session, story: dict[str, Any]) -> None:
+    page = alice.page
+    # In the notebook, the advice checks its request's status in place
+    notebook = active_notebook(page)
+    page.get_by_role("tab", name=re.compile(r"Untitled.*\.ipynb")).first.click()
+    advice = notebook.get_by_role("note", name=re.compile("is a shared, read-only environment"))
+    advice.get_by_role("button", name="Check status").click()
+    expect(advice.locator(".jp-envshare-Advice-status")).to_contain_text(
+        f"#{story['polars']} — approved, 2 people need this"
+    )
+    expect(advice).to_contain_text(ADMIN_COMMENT)
+    alice.element_shot(advice, "20-advice-approved")
+
+    # and the sidebar's "My requests" shows it after a refresh
+    tab = sidebar_tab(page, "Requests")
+    sidebar(page).get_by_role("button", name="Refresh shared environments").click()
+    card = tab.locator(f".jp-envshare-MyRequests [data-request-id='{story['polars']}']")
+    expect(card.locator(".jp-envshare-Badge")).to_have_text("Approved")
+    expect(card).to_contain_text(f"Comment from admin: {ADMIN_COMMENT}")
+    card.scroll_into_view_if_needed()
+    alice.shot("21-my-requests-approved")
+    assert_clean_console(alice)
+
+
+def test_failures_are_explained(browser: Browser, lab: LabServer) -> None:
+    # A server that cannot be reached and a request service that is down, simulated in the
+    # browser (Playwright answers those calls in place of the server): a TEST DOUBLE for
+    # outages this machine cannot cause on purpose mid-test.
+    carol = browser.session("carol", lab.lab_url("carol"))
+    page = carol.page
+    unavailable = {
+        "code": 503,
+        "message": "The request service is unavailable right now (database is down). "
+        "Kernels keep working; try again later.",
+    }
+    requests_api = re.compile(r".*/envshare/api/requests.*")
+    envs_list = re.compile(r".*/envshare/api/envs(\?[^/]*)?$")
+    page.route(requests_api, lambda route: route.fulfill(status=503, json=unavailable))
+    page.route(envs_list, lambda route: route.abort("connectionfailed"))
+    panel = sidebar(page)
+    panel.get_by_role("button", name="Refresh shared environments").click()
+    expect(panel.get_by_role("alert").first).to_contain_text("Cannot reach the Jupyter server")
+    expect(panel.get_by_role("button", name="Try again").first).to_be_visible()
+    carol.shot("22-server-unreachable")
+    tab = sidebar_tab(page, "Requests")
+    expect(tab.locator(".jp-envshare-MyRequests")).to_contain_text(
+        "Requests are unavailable right now; kernels keep working"
+    )
+    carol.shot("23-requests-unavailable")
+
+    # When the server is back, "Try again" recovers
+    page.unroute(envs_list)
+    page.unroute(requests_api)
+    sidebar_tab(page, "Environments")
+    panel.get_by_role("button", name="Try again").first.click()
+    expect(env_items(page)).to_have_count(ENV_COUNT)
+    expect(panel.get_by_role("alert")).to_have_count(0)
+    # The only console errors are Chromium's own reports of the failures simulated above.
+    assert carol.console_errors, "the simulated failures should have been reported by Chromium"
+    assert_clean_console(
+        carol, expected=re.compile(r"Failed to load resource: .*(503|ERR_CONNECTION_FAILED).*envshare/api/")
+    )
+
+
+def test_dark_theme(alice: Session, admin: Session) -> None:
+    page = alice.page
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=30_000)
+    page.wait_for_timeout(500)  # the theme's stylesheet settles
+    tab = sidebar_tab(page, "Requests")
+    tab.locator(".jp-envshare-MyRequests").scroll_into_view_if_needed()
+    alice.shot("24-dark-requests")
+    open_env(page, DRIFTED)
+    alice.shot("25-dark-detail-drifted")
+    page.get_by_role("tab", name=re.compile(r"Untitled.*\.ipynb")).first.click()
+    alice.shot("26-dark-notebook-advice")
+    admin.page.reload()
+    wait_restored(admin.page)
+    expect(admin.page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=60_000)
+    sidebar_tab(admin.page, "Queue")
+    admin.shot("27-dark-queue")
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+    expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1, timeout=30_000)
+    assert_clean_console(alice, admin)
