@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from .config import current_user
@@ -28,6 +29,7 @@ def build(directory: Path) -> Path:
     if not marker.exists():
         print(f"Building the demo shared installation in {directory}/cpkgs (offline, ~1 min)...")
         inst = build_demo_installation(directory)
+        _publish(directory, inst.env_prefixes)
         marker.write_text(json.dumps({"envs": sorted(inst.env_prefixes)}) + "\n")
     config_dir = directory / "etc"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -48,6 +50,38 @@ def build(directory: Path) -> Path:
     if not welcome.exists():
         welcome.write_text(json.dumps(_welcome_notebook(), indent=1) + "\n")
     return config_dir
+
+
+def _publish(directory: Path, prefixes: Mapping[str, Path]) -> None:
+    """What an admin's build pipeline leaves behind: specs, locks and stamps, one env sealed, and
+    one env drifted by a pip install behind everybody's back, so the panel has something to show."""
+    import subprocess
+
+    from rattler import PrefixRecord
+
+    from .lockfiles import package_ref, write_lock
+    from .seal import seal, seal_message
+    from .sidecar import stamp
+    from .testing.wheels import make_wheel
+
+    specs = directory / "cpkgs" / "specs"
+    for env in ("isis4.2.0", "isis4.3.0", "mlpy"):
+        prefix = prefixes[env]
+        records = [
+            package_ref(PrefixRecord.from_path(p)) for p in sorted((prefix / "conda-meta").glob("*.json"))
+        ]
+        build = specs / env
+        build.mkdir(parents=True, exist_ok=True)
+        conda = sorted(r.name for r in records)
+        (build / "environment.yml").write_text(
+            f"name: {env}\nchannels:\n  - local\ndependencies:\n" + "".join(f"  - {n}\n" for n in conda)
+        )
+        write_lock(records, "conda-lock", build / "conda-lock.yml")
+        stamp(prefix, spec=build / "environment.yml", lock=build / "conda-lock.yml", tool="conda")
+    seal(prefixes["isis4.3.0"], seal_message("isis4.3.0", "the demo's research computing team"))
+    wheel = make_wheel(directory / "wheels", name="quickfix", version="0.3")
+    pip = prefixes["isis4.2.0"] / "bin" / "pip"
+    subprocess.run([str(pip), "install", "--quiet", "--no-index", "--no-deps", str(wheel)], check=True)
 
 
 def _welcome_notebook() -> dict[str, object]:

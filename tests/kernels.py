@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -55,31 +53,6 @@ def install_conda_test_double(directory: Path) -> Path:
         path.write_text(CONDA_TEST_DOUBLE.format(python=sys.executable))
         path.chmod(0o755)
     return directory
-
-
-def make_wheel(directory: Path, name: str = "envshare_probe_pkg", version: str = "1.0") -> Path:
-    """A small pure-Python wheel built by hand (no build backend needed offline)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: envshare-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for path, text in files.items():
-        digest = hashlib.sha256(text.encode()).digest()
-        encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        record.append(f"{path},sha256={encoded},{len(text.encode())}")
-    record.append(f"{dist}/RECORD,,")
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-        archive.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
-    return wheel
 
 
 def env_digest(prefix: Path) -> str:

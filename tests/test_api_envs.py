@@ -15,9 +15,9 @@ from jupyter_envshare.config import current_user
 from jupyter_envshare.lockfiles import package_ref, write_lock
 from jupyter_envshare.sidecar import stamp
 from jupyter_envshare.testing.layouts import SharedInstallation
+from jupyter_envshare.testing.wheels import make_wheel
 
 from .conftest import envshare_config
-from .kernels import make_wheel
 
 SPEC = """name: isis4.3.0
 channels:

@@ -28,9 +28,9 @@ from jupyter_envshare.cli import main
 from jupyter_envshare.lockfiles import LOCK_FORMATS, package_ref, read_lock, write_lock
 from jupyter_envshare.sidecar import stamp
 from jupyter_envshare.testing.layouts import SharedInstallation
+from jupyter_envshare.testing.wheels import make_wheel
 
 from .conftest import BROKEN, envshare_config, write_user_config
-from .kernels import make_wheel
 
 ENVSHARE = Path(sys.executable).parent / "jupyter-envshare"
 ISIS = "isis4.3.0"  # the launchable env of ``mutable_site`` (it has bin/pip)

@@ -32,9 +32,9 @@ from jupyter_envshare.testing.envfactory import (
     python_xy,
     stub_package,
 )
+from jupyter_envshare.testing.wheels import make_wheel
 
 from .conftest import is_root
-from .kernels import make_wheel
 
 PLAIN_FILE = "share/plain-data/table.txt"
 BASE_SPECS = ["envshare-kernel-python", "drift_probe==1.0", "plain-data"]

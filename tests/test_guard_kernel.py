@@ -18,9 +18,10 @@ import pytest
 from jupyter_envshare.cli import main as cli_main
 from jupyter_envshare.spool import read_events
 from jupyter_envshare.testing.layouts import SharedInstallation, build_isis_installation
+from jupyter_envshare.testing.wheels import make_wheel
 
 from .conftest import envshare_config, write_user_config
-from .kernels import display_bundles, env_digest, execute, install_conda_test_double, make_wheel, stdout_of
+from .kernels import display_bundles, env_digest, execute, install_conda_test_double, stdout_of
 
 pytestmark = pytest.mark.slow
 

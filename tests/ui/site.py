@@ -21,8 +21,7 @@ from jupyter_envshare.testing.layouts import (
     make_corrupt_kernel_json,
     make_dangling_symlink,
 )
-
-from ..kernels import make_wheel
+from jupyter_envshare.testing.wheels import make_wheel
 
 GIT_REMOTE = "https://github.com/example-org/shared-envs.git"
 IN_SYNC = "isis4.3.0"
