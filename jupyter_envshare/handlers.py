@@ -7,7 +7,13 @@ become JSON ``{code, message}`` a person can act on, in one place (``EnvShareHan
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
+import re
+import weakref
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -23,6 +29,9 @@ from .store import StoreError, StoreUnavailable
 
 AUTH_RESOURCE = "envshare"
 MAX_BODY = 64 * 1024
+_YES = frozenset({"1", "true", "yes"})
+_NO = frozenset({"0", "false", "no"})
+_ID_DIGITS = re.compile(r"[0-9]{1,18}")
 # jupyter_server's own identity providers: a shared token or password, no named users.
 JUPYTER_SERVER_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
 
@@ -71,6 +80,21 @@ class EnvShareHandler(APIHandler):
             raise web.HTTPError(400, "The request body must be a JSON object.")
         return data
 
+    def flag(self, name: str) -> bool:
+        """A yes/no query argument (absent: no); 400 for a value that is neither, not a silent no."""
+        value = self.get_argument(name, None)
+        if value is None or value in _NO:
+            return False
+        if value in _YES:
+            return True
+        raise web.HTTPError(400, f"{name}={value!r}: use {name}=1 (or true, yes) or {name}=0 (false, no).")
+
+    def request_id(self, raw: str) -> int:
+        """The request id in the URL (404 for one that cannot be an id, as for an unknown id)."""
+        if not _ID_DIGITS.fullmatch(raw):
+            raise web.HTTPError(404, f"There is no request {raw!r}: request ids are whole numbers.")
+        return int(raw)
+
     def request_service(self) -> RequestService:
         """The requests service (503 when the store was never configured or failed to start)."""
         if self.requests is None:
@@ -86,8 +110,18 @@ class EnvShareHandler(APIHandler):
 
     async def call(self, func: Any, *args: Any) -> Any:
         """Run blocking service work (filesystem, hashing) off the event loop, mapping its errors."""
+        return await self._in_thread(None, func, *args)
+
+    async def call_store(self, func: Any, *args: Any) -> Any:
+        """Like ``call``, for work on the request store: in the store's threads, so that calls waiting
+        for the database never hold up the threads that list environments."""
+        return await self._in_thread(self.request_service().executor, func, *args)
+
+    async def _in_thread(self, executor: Executor | None, func: Any, *args: Any) -> Any:
         try:
-            return await asyncio.to_thread(func, *args)
+            # as asyncio.to_thread does, in a copy of this context
+            work = functools.partial(contextvars.copy_context().run, func, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor, work)
         except EnvNotFound as err:
             raise web.HTTPError(404, str(err)) from err
         except ValidationError as err:
@@ -109,6 +143,8 @@ class EnvShareHandler(APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors as ``{code, message}`` (plus jupyter_server's ``reason``)."""
         self.set_header("Content-Type", "application/json")
+        if status_code == 405:  # RFC 9110: a 405 says which methods the resource does support
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         message = self._reason
         exc_info = kwargs.get("exc_info")
         if exc_info is not None and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
@@ -121,10 +157,57 @@ class EnvShareHandler(APIHandler):
             reply["errors"] = errors
         self.finish(safe_json(reply))
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this handler implements (OPTIONS is jupyter_server's CORS preflight)."""
+        return [
+            method
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+            if getattr(cls, method.lower()) is not getattr(web.RequestHandler, method.lower())
+        ]
+
     def reply(self, data: Any) -> None:
         """Send ``data`` as JSON."""
         self.set_header("Content-Type", "application/json")
         self.finish(safe_json(data))
+
+
+class SharedListing:
+    """Concurrent ``GET envs`` share one listing, computed after each of them arrived.
+
+    A listing revalidates every environment against the disk; fifty clients asking at once would do
+    the same stat calls fifty times over, queueing on the same locks and threads. A request that comes
+    while a listing runs waits for it to end and shares the next one with the others that came
+    meanwhile: no answer is older than its request.
+    """
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[Any] | None = None
+        self._next: asyncio.Future[Any] | None = None
+
+    async def get(self, compute: Callable[[], Awaitable[Any]]) -> Any:
+        """The result of a ``compute()`` that starts after this call (shared with concurrent calls)."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._after(self._running, compute))
+            # its error is its waiters' to see, and no one else's, even if they all went away
+            self._next.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.shield(self._next)
+
+    async def _after(
+        self, previous: asyncio.Future[Any] | None, compute: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        if previous is not None:
+            await asyncio.wait([previous])  # its result predates some of our requests
+        this, self._next = self._next, None  # later requests wait for a listing after this one
+        self._running = this
+        try:
+            return await compute()
+        finally:
+            if self._running is this:
+                self._running = None
+
+
+_LISTINGS: weakref.WeakKeyDictionary[EnvService, dict[bool, SharedListing]] = weakref.WeakKeyDictionary()
 
 
 class EnvsHandler(EnvShareHandler):
@@ -134,7 +217,9 @@ class EnvsHandler(EnvShareHandler):
     @authorized
     async def get(self) -> None:
         """List environment summaries."""
-        self.reply({"envs": await self.call(self.service.summaries, self.admin)})
+        admin = self.admin
+        listing = _LISTINGS.setdefault(self.service, {}).setdefault(admin, SharedListing())
+        self.reply({"envs": await listing.get(lambda: self.call(self.service.summaries, admin))})
 
 
 class EnvHandler(EnvShareHandler):
@@ -152,7 +237,9 @@ class EnvHandler(EnvShareHandler):
         if self.requests is None:
             return {"agree": None, "servers": None, "message": "The request service is unavailable."}
         try:
-            prints = await asyncio.to_thread(self.requests.store.fingerprints, name)
+            prints = await asyncio.get_running_loop().run_in_executor(
+                self.requests.executor, self.requests.store.fingerprints, name
+            )
         except StoreError as err:
             return {"agree": None, "servers": None, "message": f"The request service is unavailable ({err})."}
         return {
@@ -168,7 +255,7 @@ class DriftHandler(EnvShareHandler):
     @authorized
     async def get(self, name: str) -> None:
         """The drift report (deep hashes files: slow on large environments)."""
-        deep = self.get_argument("deep", "0").lower() in ("1", "true", "yes")
+        deep = self.flag("deep")
         self.reply(await self.call(self.service.drift, name, deep, self.admin))
 
 
@@ -200,9 +287,9 @@ class RequestsHandler(EnvShareHandler):
     async def get(self) -> None:
         """Requests, filtered by ``mine=1``, ``env=`` and ``status=``."""
         service = self.request_service()
-        await self.call(service.ingest)  # intents from `%envshare request` show without waiting
-        mine = self.get_argument("mine", "0").lower() in ("1", "true", "yes")
-        found = await self.call(
+        await self.call_store(service.ingest)  # intents from `%envshare request` show without waiting
+        mine = self.flag("mine")
+        found = await self.call_store(
             lambda: service.store.list(
                 env=self.get_argument("env", None),
                 status=self.get_argument("status", None),
@@ -217,7 +304,7 @@ class RequestsHandler(EnvShareHandler):
         """File a request; the open one for the same env and specs gains a supporter instead."""
         service = self.request_service()
         body = self.json_body()
-        request, created = await self.call(service.create, self.user_name, body, self.admin)
+        request, created = await self.call_store(service.create, self.user_name, body, self.admin)
         self.set_status(201 if created else 200)
         self.reply({"request": request.as_json(), "created": created})
 
@@ -230,7 +317,9 @@ class RequestHandler(EnvShareHandler):
     async def get(self, request_id: str) -> None:
         """One request with supporters and history."""
         service = self.request_service()
-        self.reply({"request": (await self.call(service.store.get, int(request_id))).as_json()})
+        self.reply(
+            {"request": (await self.call_store(service.store.get, self.request_id(request_id))).as_json()}
+        )
 
     @web.authenticated
     @authorized
@@ -238,7 +327,9 @@ class RequestHandler(EnvShareHandler):
         """Act on a request: ``{"action": ..., "comment": ...}``."""
         service = self.request_service()
         body = self.json_body()
-        request = await self.call(service.act, int(request_id), self.user_name, self.admin, body)
+        request = await self.call_store(
+            service.act, self.request_id(request_id), self.user_name, self.admin, body
+        )
         self.reply({"request": request.as_json()})
 
 
@@ -250,7 +341,7 @@ class RequestPatchHandler(EnvShareHandler):
     async def get(self, request_id: str) -> None:
         """The unified diff against the environment's spec file."""
         service = self.request_service()
-        self.reply(await self.call(service.patch, int(request_id)))
+        self.reply(await self.call_store(service.patch, self.request_id(request_id)))
 
 
 class UsageHandler(EnvShareHandler):
@@ -263,13 +354,15 @@ class UsageHandler(EnvShareHandler):
         if not self.admin:
             raise web.HTTPError(403, "Only admins can see usage.")
         service = self.request_service()
-        await self.call(service.ingest)
-        launches, attempts = await self.call(service.store.usage)
+        await self.call_store(service.ingest)
+        launches, attempts = await self.call_store(service.store.usage)
         self.reply({"launches": jsonable(launches), "attempts": jsonable(attempts)})
 
 
 _NAME = r"(?P<name>[^/]+)"
-_ID = r"(?P<request_id>[0-9]{1,18})"
+# Any segment routes to the request handlers, so that a malformed id gets a JSON 404 from them rather
+# than the server's HTML page; EnvShareHandler.request_id tells ids from the rest.
+_ID = r"(?P<request_id>[^/]+)"
 
 
 def handlers(

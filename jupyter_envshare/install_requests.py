@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from .service import EnvService, ServiceError
 from .store import InstallRequest, RequestStore
 from .store.spool_ingest import ingest_spool
 
+# One set of threads per process for request-store calls (made when first used).
+STORE_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="envshare-store")
 MAX_SPECS = 50
 MAX_SPEC_CHARS = 200
 MAX_REASON_CHARS = 4000
@@ -90,13 +95,23 @@ class RequestService:
         self.store = store
         self.envs = envs
         self.spool_dir = spool_dir
+        # The threads the server runs this service's calls in: not the event loop's default ones, so
+        # that a call waiting for the database never holds up a listing of environments.
+        self.executor = STORE_EXECUTOR
+        # SQLite has one writer at a time. This server's writers queue on a lock, each woken as soon as
+        # the one before is done, rather than in SQLite's busy handler, which sleeps and retries with
+        # growing pauses (other processes on the same file still wait there).
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if store.url.get_backend_name() == "sqlite" else nullcontext()
+        )
 
     def ingest(self) -> int:
         """Take this user's new spool events (launches, attempts, request intents) into the store."""
         if self.spool_dir is None:
             return 0
         # The spool is writable by its user: events count as this server's user, whatever they say.
-        return ingest_spool(self.store, self.spool_dir, user=current_user())
+        with self._writing:
+            return ingest_spool(self.store, self.spool_dir, user=current_user())
 
     def create(self, user: str, body: Mapping[str, Any], admin: bool = False) -> tuple[InstallRequest, bool]:
         """File a request (or support the open one for the same specs); True when new."""
@@ -110,25 +125,29 @@ class RequestService:
             raise ValidationError(f"reason: at most {MAX_REASON_CHARS} characters", {"reason": "too long"})
         specs = validate_specs(body.get("specs"))
         record = self.envs.env(env.strip(), include_hidden=admin)  # EnvNotFound -> 404
-        return self.store.create(record.name, specs, reason, user)
+        with self._writing:
+            return self.store.create(record.name, specs, reason, user)
 
     def act(self, request_id: int, user: str, admin: bool, body: Mapping[str, Any]) -> InstallRequest:
         """support | withdraw (requester) | approve | reject | done (admins), with a comment."""
         action = body.get("action")
-        comment = body.get("comment") or ""
-        if action not in ACTIONS:
+        comment = body.get("comment")
+        if comment is None:
+            comment = ""
+        if not isinstance(action, str) or action not in ACTIONS:
             raise ValidationError(f"action: one of {', '.join(sorted(ACTIONS))}", {"action": "invalid"})
         if not isinstance(comment, str) or len(comment) > MAX_REASON_CHARS:
             raise ValidationError(
                 f"comment: text of at most {MAX_REASON_CHARS} characters", {"comment": "invalid"}
             )
-        if action == "support":
-            return self.store.support(request_id, user, comment)
-        if action == "withdraw":
-            return self.store.withdraw(request_id, user)
-        if not admin:
+        if action not in ("support", "withdraw") and not admin:
             raise Forbidden(f"Only admins can {action} requests.")
-        return self.store.transition(request_id, user, ADMIN_ACTIONS[action], comment)
+        with self._writing:
+            if action == "support":
+                return self.store.support(request_id, user, comment)
+            if action == "withdraw":
+                return self.store.withdraw(request_id, user)
+            return self.store.transition(request_id, user, ADMIN_ACTIONS[action], comment)
 
     def patch(self, request_id: int) -> dict[str, Any]:
         """The change to the environment's spec file that adds the requested specs."""

@@ -1,0 +1,351 @@
+"""Load: concurrent clients on ``GET envs`` and ``POST requests`` against a loopback server.
+
+By default starts its own ``jupyter server`` (the one tests/test_openapi.py runs: real shared
+environments, SQLite request store in a temporary directory, users told apart by their tokens), then
+runs 50 concurrent clients for 20 s with asyncio and httpx: half list the environments
+(``GET envs``), half file requests (``POST requests``), each POST with specs of its own so that each
+one creates a request, spread over several users. Then it counts the requests the store holds from
+this run and compares them, id by id, with the POSTs the server accepted (201/200).
+
+Prints p50/p99 latency, throughput and errors per endpoint, and stored versus accepted. Targets
+(issue "Requests and usage"): zero errors, p99 under 100 ms for GET envs, nothing lost; the exit
+status is 1 when one is missed.
+
+Clients send their next request as soon as the last one is answered (closed loop, the default), so
+latency there is mostly queueing: about clients / throughput. ``--interval S`` paces each client to
+one request every S seconds instead, a load below saturation. Latency is measured by the client, in
+the same process as 49 other clients: on a small machine the load generator itself takes a core.
+
+Bounded and local: at most 200 clients and 120 s, loopback addresses only.
+
+Run: .venv/bin/python tests/benchmarks/load_api.py [--clients 50] [--duration 20] [--users 5]
+     [--interval S] [--posting N]
+Against a running server: --url http://127.0.0.1:8888/ --token TOKEN [--database-url URL]
+(without --database-url, each accepted request is looked up through the API instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import itertools
+import math
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # tests.test_openapi, for the server it runs
+
+ENV = "isis4.3.0"  # the environment POSTs ask for an addition to (built by tests.test_openapi.build_site)
+MAX_CLIENTS = 200
+MAX_DURATION = 120.0
+REQUEST_TIMEOUT = 10.0
+GET_ENVS = "GET envs"
+POST_REQUESTS = "POST requests"
+
+
+@dataclass
+class Endpoint:
+    """What one endpoint did during the run."""
+
+    latencies: list[float] = field(default_factory=list)  # seconds, successful responses only
+    errors: Counter[str] = field(default_factory=Counter)  # "HTTP 500", "ReadTimeout", ...
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies) + sum(self.errors.values())
+
+
+@dataclass
+class Run:
+    """Everything the clients saw."""
+
+    endpoints: dict[str, Endpoint] = field(
+        default_factory=lambda: {GET_ENVS: Endpoint(), POST_REQUESTS: Endpoint()}
+    )
+    accepted: dict[int, int] = field(default_factory=dict)  # request id -> HTTP status (201 or 200)
+    duplicates: int = 0  # accepted POSTs that answered with an id another POST already had
+    seconds: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def check_loopback(url: str) -> None:
+    """Refuse anything but a loopback server: this script is a load generator."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise SystemExit(f"--url must name a loopback server (127.0.0.1, ::1 or localhost), not {host!r}")
+
+
+class Pace:
+    """When a client sends its next request: as soon as the last one is answered (``interval`` 0), or
+    at most one every ``interval`` seconds, starting ``offset`` seconds in (clients spread out)."""
+
+    def __init__(self, until: float, interval: float, offset: float) -> None:
+        self.until = until
+        self.interval = interval
+        self.slot = time.monotonic() + offset
+
+    async def next(self) -> bool:
+        """Wait for the next slot; False once the run is over."""
+        if self.interval:
+            delay = self.slot - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.slot = max(self.slot + self.interval, time.monotonic())
+        return time.monotonic() < self.until
+
+
+async def get_envs(client: httpx.AsyncClient, headers: dict[str, str], run: Run, pace: Pace) -> None:
+    """One client listing the environments until the run is over."""
+    stats = run.endpoints[GET_ENVS]
+    while await pace.next():
+        start = time.perf_counter()
+        try:
+            response = await client.get("envs", headers=headers)
+        except httpx.HTTPError as err:
+            stats.errors[type(err).__name__] += 1
+            continue
+        elapsed = time.perf_counter() - start
+        if response.status_code == 200 and response.json().get("envs"):
+            stats.latencies.append(elapsed)
+        else:
+            stats.errors[f"HTTP {response.status_code}"] += 1
+
+
+async def post_requests(
+    client: httpx.AsyncClient, headers: dict[str, str], run: Run, pace: Pace, tag: str, number: int
+) -> None:
+    """One client filing requests with specs of its own until the run is over."""
+    stats = run.endpoints[POST_REQUESTS]
+    for n in itertools.count():
+        if not await pace.next():
+            return
+        # A package name of this run, client and round: no two POSTs ask for the same thing.
+        body = {
+            "env": ENV,
+            "specs": [f"loadpkg-{tag}-{number}-{n} >=1.{n % 7}"],
+            "reason": f"load test {tag}: client {number}, round {n}",
+        }
+        start = time.perf_counter()
+        try:
+            response = await client.post("requests", json=body, headers=headers)
+        except httpx.HTTPError as err:
+            stats.errors[type(err).__name__] += 1
+            continue
+        elapsed = time.perf_counter() - start
+        if response.status_code in (200, 201):
+            stats.latencies.append(elapsed)
+            request_id = int(response.json()["request"]["id"])
+            if request_id in run.accepted:
+                run.duplicates += 1
+            run.accepted[request_id] = response.status_code
+        else:
+            stats.errors[f"HTTP {response.status_code}"] += 1
+
+
+@dataclass
+class Load:
+    """The shape of the load."""
+
+    clients: int
+    posting: int  # how many of the clients POST; the others GET
+    duration: float
+    interval: float  # seconds between a client's requests; 0: back to back
+    tokens: list[str]
+
+
+async def load(api: str, shape: Load, tag: str) -> Run:
+    """Run the clients against ``api`` for ``shape.duration`` seconds."""
+    run = Run()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    timeout = httpx.Timeout(REQUEST_TIMEOUT)
+    # One connection per client, as 50 browsers would have (keep-alive, no pipelining).
+    pool = [
+        httpx.AsyncClient(base_url=f"{api}/", limits=limits, timeout=timeout, trust_env=False)
+        for _ in range(shape.clients)
+    ]
+    tokens = shape.tokens
+    try:
+        # Warm up before the clock starts: every connection open, the listing's caches filled.
+        await asyncio.gather(
+            *(c.get("whoami", headers=_auth(tokens[i % len(tokens)])) for i, c in enumerate(pool))
+        )
+        (await pool[0].get("envs", headers=_auth(tokens[0]))).raise_for_status()
+        started = time.monotonic()
+        until = started + shape.duration
+        tasks = []
+        for i, client in enumerate(pool):
+            headers = _auth(tokens[i % len(tokens)])
+            pace = Pace(until, shape.interval, shape.interval * i / shape.clients)
+            if i >= shape.posting:
+                tasks.append(get_envs(client, headers, run, pace))
+            else:
+                tasks.append(post_requests(client, headers, run, pace, tag, i))
+        await asyncio.gather(*tasks)
+        run.seconds = time.monotonic() - started
+    finally:
+        await asyncio.gather(*(c.aclose() for c in pool))
+    return run
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"}
+
+
+def stored_ids(database_url: str, tag: str) -> set[int]:
+    """Ids of this run's requests in the store itself (not through the server)."""
+    from jupyter_envshare.store import RequestStore
+
+    with RequestStore(database_url) as store:
+        found = store.list(env=ENV, limit=10**7)
+    return {r.id for r in found if f"load test {tag}:" in r.reason}
+
+
+async def api_ids(api: str, token: str, ids: set[int]) -> set[int]:
+    """The accepted ids the server can still show, looked up one by one (no store access)."""
+    found: set[int] = set()
+    async with httpx.AsyncClient(base_url=f"{api}/", timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+        for request_id in sorted(ids):
+            response = await client.get(f"requests/{request_id}", headers=_auth(token))
+            if response.status_code == 200:
+                found.add(request_id)
+    return found
+
+
+def report(run: Run, stored: set[int], shape: Load, *, users: int, full_count: bool) -> bool:
+    """Print the figures; True when every target is met."""
+    pacing = f"one request every {shape.interval:g} s each" if shape.interval else "back to back"
+    print(
+        f"{shape.clients} clients ({shape.clients - shape.posting} GET envs, {shape.posting} POST "
+        f"requests; {pacing}), {users} users, {run.seconds:.1f} s"
+    )
+    print(f"{'endpoint':<15}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors")
+    for name, stats in run.endpoints.items():
+        ms = [x * 1000 for x in stats.latencies]
+        errors = ", ".join(f"{k}: {v}" for k, v in stats.errors.most_common()) or "0"
+        print(
+            f"{name:<15}{stats.count:>10}{stats.count / run.seconds:>9.1f}{percentile(ms, 50):>9.1f}"
+            f"{percentile(ms, 99):>9.1f}{max(ms, default=float('nan')):>9.1f}  {errors}"
+        )
+    accepted = set(run.accepted)
+    created = sum(1 for status in run.accepted.values() if status == 201)
+    lost = accepted - stored
+    extra = stored - accepted if full_count else set()
+    print(
+        f"POST requests: {len(run.accepted)} accepted ({created} created, {len(run.accepted) - created} "
+        f"folded into another); stored: {len(stored)}; lost: {len(lost)}"
+        + (f"; stored but never acknowledged: {len(extra)}" if full_count else " (looked up by id)")
+    )
+    get_p99 = percentile([x * 1000 for x in run.endpoints[GET_ENVS].latencies], 99)
+    errors = sum(sum(s.errors.values()) for s in run.endpoints.values())
+    targets = {
+        "zero errors": errors == 0,
+        f"GET envs p99 < 100 ms ({get_p99:.1f} ms)": get_p99 < 100,
+        # each POST asked for specs of its own, so each must have created a request of its own
+        "stored == accepted, nothing lost": not lost
+        and not extra
+        and not run.duplicates
+        and created == len(run.accepted),
+    }
+    for name, ok in targets.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    return all(targets.values())
+
+
+async def main_async(args: argparse.Namespace) -> bool:
+    tag = uuid.uuid4().hex[:8]  # marks this run's requests in the store
+    if args.url:
+        check_loopback(args.url)
+        api = args.url.rstrip("/") + "/envshare/api"
+        shape = Load(args.clients, args.posting, args.duration, args.interval, [args.token])
+        print(f"server: {args.url} (given)")
+        run = await load(api, shape, tag)
+        if args.database_url:
+            stored = await asyncio.to_thread(stored_ids, args.database_url, tag)
+        else:
+            stored = await api_ids(api, args.admin_token or args.token, set(run.accepted))
+        return report(run, stored, shape, users=1, full_count=bool(args.database_url))
+
+    from tests.test_openapi import LiveServer, build_site
+
+    with tempfile.TemporaryDirectory(prefix="envshare-load-") as tmp:
+        base = Path(tmp)
+        inst = await asyncio.to_thread(build_site, base)
+        server = LiveServer(base, inst)
+        await asyncio.to_thread(server.start)
+        try:
+            print(f"server: {server.url} (started here; {server.database_url})")
+            tokens = [
+                f"load{i}-token" for i in range(args.users)
+            ]  # users load0, load1, ... (tests/identity.py)
+            shape = Load(args.clients, args.posting, args.duration, args.interval, tokens)
+            run = await load(server.api, shape, tag)
+            stored = await asyncio.to_thread(stored_ids, server.database_url, tag)
+            return report(run, stored, shape, users=args.users, full_count=True)
+        finally:
+            await asyncio.to_thread(server.stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients, half GET, half POST")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.0,
+        help="seconds between the starts of a client's requests (default 0: back to back)",
+    )
+    parser.add_argument("--posting", type=int, help="how many of the clients POST (default: half)")
+    parser.add_argument("--users", type=int, default=5, help="distinct users (own server only)")
+    parser.add_argument("--url", help="a running server's base URL (loopback only) instead of our own")
+    parser.add_argument("--token", help="with --url: the token every client uses")
+    parser.add_argument("--admin-token", help="with --url: an admin's token, to look requests up")
+    parser.add_argument("--database-url", help="with --url: the server's database, to count requests in it")
+    args = parser.parse_args()
+    if not 2 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be between 2 and {MAX_CLIENTS}")
+    if not 0 < args.duration <= MAX_DURATION:
+        parser.error(f"--duration must be more than 0 and at most {MAX_DURATION:.0f} s")
+    if args.posting is None:
+        args.posting = args.clients // 2
+    if not 0 <= args.posting <= args.clients:
+        parser.error("--posting must be between 0 and --clients")
+    if not 0 <= args.interval <= 10:
+        parser.error("--interval must be between 0 and 10 s")
+    if not 1 <= args.users <= 100:
+        parser.error("--users must be between 1 and 100")
+    if args.url and not args.token:
+        parser.error("--url needs --token")
+    ok = asyncio.run(main_async(args))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
