@@ -206,6 +206,16 @@ def current_user() -> str:
     return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
+def user_name(uid: int) -> str:
+    """The login name of a user id (the number itself when the system does not know it)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def current_user_groups() -> frozenset[str]:
     """Names of the Unix groups of this process (for catalog ``allowed_groups``)."""
     import grp

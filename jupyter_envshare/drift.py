@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import pwd
 import re
 import stat
 import threading
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from .config import user_name
 from .discovery import Problem
 from .packages import (
     CONDA,
@@ -462,13 +462,6 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _user(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 def _health(
     prefix: str,
     prefix_key: _DirKey,
@@ -496,7 +489,7 @@ def _health(
             Problem(
                 "mixed-owners",
                 f"Records in {prefix}/conda-meta are owned by several users ("
-                + ", ".join(_user(u) for u in owners)
+                + ", ".join(user_name(u) for u in owners)
                 + "): someone other than the environment's manager changed it.",
                 "warning",
             )

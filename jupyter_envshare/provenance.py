@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .config import user_name
 from .discovery import Problem, SharedEnv
 from .history import UNKNOWN_TOOL, PixiMarker, Transaction, read_history, read_pixi_marker
 from .lockfiles import DEFAULT_ENVIRONMENT, PIXI, LockInfo, read_lock
@@ -26,7 +27,6 @@ from .sidecar import (
     Builder,
     GitInfo,
     Sidecar,
-    _user_name,
     merge_sidecars,
     read_sidecar,
     sidecar_from_catalog,
@@ -117,7 +117,7 @@ def _record_stats(meta: Path, problems: list[Problem]) -> _RecordStats:
             datetime.fromtimestamp(min(mtimes), timezone.utc),
             datetime.fromtimestamp(max(mtimes), timezone.utc),
         )
-    owners = frozenset(_user_name(uid) for uid in uids)
+    owners = frozenset(user_name(uid) for uid in uids)
     return _RecordStats(len(files), owners, times, tuple(sorted(files)))
 
 
@@ -148,7 +148,7 @@ def _inferred_builder(
     if tool is None and pixi is None:
         return None
     try:
-        user = _user_name((prefix / "conda-meta" / "history").stat().st_uid)
+        user = user_name((prefix / "conda-meta" / "history").stat().st_uid)
     except OSError:
         user = ""
     if tool is not None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .config import user_name
 
 FROZEN = Path("conda-meta") / "frozen"
 EXTERNALLY_MANAGED = "EXTERNALLY-MANAGED"
@@ -83,8 +84,8 @@ def unseal(prefix: Path) -> SealReport:
 def inspect(prefix: Path) -> SealReport:
     """What seals the environment has, and which of its directories others may write to."""
     try:
-        owner = pwd.getpwuid(prefix.stat().st_uid).pw_name
-    except (KeyError, OSError):
+        owner = user_name(prefix.stat().st_uid)
+    except OSError:
         owner = "?"
     watched = [prefix, prefix / "conda-meta", prefix / "bin"]
     for directory in stdlib_dirs(prefix):

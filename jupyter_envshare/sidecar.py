@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pwd
 import re
 import socket
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .config import user_name
 from .discovery import SIDECAR_NAME, Problem
 from .history import UNKNOWN_TOOL, read_history, read_pixi_marker
 from .lockfiles import LOCK_FORMATS, PIXI, _atomic_write, detect_lock_format
@@ -107,13 +107,6 @@ def _parse_iso(text: str) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def _read_failure(err: OSError, what: str, path: Path | str) -> OSError:
@@ -326,7 +319,7 @@ def stamp(
         tool, inferred_version = _tool_of_env(root)
         tool_version = tool_version if tool_version is not None else inferred_version
     builder = Builder(
-        user=_user_name(os.geteuid()),
+        user=user_name(os.geteuid()),
         host=socket.gethostname(),
         tool=tool,
         tool_version=tool_version or "",

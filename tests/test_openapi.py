@@ -27,7 +27,8 @@ import yaml
 from rattler import PrefixRecord
 
 import jupyter_envshare
-from jupyter_envshare.handlers import SharedListing, handlers
+from jupyter_envshare.coalesce import SharedListing
+from jupyter_envshare.handlers import handlers
 from jupyter_envshare.lockfiles import package_ref, write_lock
 from jupyter_envshare.sidecar import stamp
 from jupyter_envshare.testing.layouts import (
