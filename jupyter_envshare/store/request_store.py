@@ -15,9 +15,21 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, distinct, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    distinct,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .engine import READ_ONLY, Conflict, database_errors, describe, make_engine, parse_url, unavailable
@@ -25,7 +37,9 @@ from .errors import InvalidTransition, NotAllowed, RequestNotFound, StoreError
 from .events import INSTALL_ATTEMPT, LAUNCH, REQUEST_INTENT, SpoolEvent, parse_event
 from .migrate import upgrade
 from .models import (
+    OPEN_ONLY,
     AttemptPackageRow,
+    Base,
     EventRow,
     FingerprintRow,
     HistoryRow,
@@ -213,7 +227,7 @@ class RequestStore:
                 raise InvalidTransition(
                     f"Request #{request_id} is {found.status}; only open requests can be supported."
                 )
-            self._add_supporter(session, found, user, reason, _now())
+            self._add_supporter(session, found.id, found.requester, user, reason, _now())
             return self._get(session, request_id)
 
         return self._run(work)
@@ -375,22 +389,44 @@ class RequestStore:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _insert(self, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    def _insert(self, model: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
         # INSERT ... ON CONFLICT, which both backends speak (with the same Python API).
         return postgresql.insert(model) if self._backend == "postgresql" else sqlite.insert(model)
 
     def _get(self, session: Session, request_id: int) -> InstallRequest:
+        # Plain SQL rows, no ORM objects: this runs for every request filed or changed.
         if not _valid_id(request_id):
             raise RequestNotFound(f"There is no request #{request_id}.")
-        query = (
-            select(RequestRow, _attempts_of_request())
-            .where(RequestRow.id == request_id)
-            .execution_options(populate_existing=True)
-        )
-        found = session.execute(query).first()
+        found = session.execute(_REQUEST_BY_ID, {"request_id": request_id}).first()
         if found is None:
             raise RequestNotFound(f"There is no request #{request_id}.")
-        return _record(found[0], found[1])
+        supporters = session.execute(_SUPPORTERS_OF, {"request_id": request_id}).all()
+        history = session.execute(_HISTORY_OF, {"request_id": request_id}).all()
+        return InstallRequest(
+            id=found.id,
+            env=found.env,
+            specs=tuple(found.specs),
+            reason=found.reason,
+            requester=found.requester,
+            status=found.status,
+            admin_comment=found.admin_comment,
+            created_at=found.created_at,
+            updated_at=found.updated_at,
+            supporters=tuple(
+                Supporter(user=s.username, reason=s.reason, created_at=s.created_at) for s in supporters
+            ),
+            history=tuple(
+                RequestChange(
+                    actor=h.actor,
+                    from_status=h.from_status,
+                    to_status=h.to_status,
+                    comment=h.comment,
+                    at=h.at,
+                )
+                for h in history
+            ),
+            attempts=found.attempts or 0,
+        )
 
     def _lock(self, session: Session, request_id: int) -> RequestRow:
         # Every change to a request locks its row first (PostgreSQL: FOR NO KEY UPDATE, which still lets
@@ -419,54 +455,58 @@ class RequestStore:
     ) -> tuple[int, bool]:
         key = spec_key(specs)
         for _ in range(_FOLD_RETRIES):
-            query = (
-                select(RequestRow)
-                .where(RequestRow.env == env, RequestRow.spec_key == key, RequestRow.status == "open")
-                .with_for_update(key_share=True)
-            )
-            existing = session.scalars(query).first()
+            existing = session.execute(_OPEN_REQUEST, {"env": env, "spec_key": key}).first()
             if existing is not None:
-                self._add_supporter(session, existing, user, reason, now)
-                return existing.id, False
-            try:
-                with session.begin_nested():
-                    row = RequestRow(
-                        env=env,
-                        specs=list(specs),
-                        spec_key=key,
-                        reason=reason,
-                        requester=user,
-                        status="open",
-                        admin_comment="",
-                        created_at=now,
-                        updated_at=now,
-                        packages=[RequestPackageRow(package=name) for name in package_names(specs)],
-                        history=[
-                            HistoryRow(actor=user, from_status=None, to_status="open", comment="", at=now)
-                        ],
-                    )
-                    session.add(row)
-                    session.flush()
-                    return row.id, True
-            except IntegrityError:
-                # Another server opened the same request between our look and our insert (the unique
-                # index on open requests said so): look again, and support that one.
+                self._add_supporter(session, existing.id, existing.requester, user, reason, now)
+                return int(existing.id), False
+            # The partial unique index on open requests is the arbiter: when another server opened
+            # the same request between our look and this insert, nothing is inserted and we look again.
+            statement = (
+                self._insert(_REQUESTS)
+                .values(
+                    env=env,
+                    specs=list(specs),
+                    spec_key=key,
+                    reason=reason,
+                    requester=user,
+                    status="open",
+                    admin_comment="",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[_REQUESTS.c.env, _REQUESTS.c.spec_key], index_where=text(OPEN_ONLY)
+                )
+                .returning(_REQUESTS.c.id)
+            )
+            request_id = session.execute(statement).scalar_one_or_none()
+            if request_id is None:
                 continue
+            session.execute(
+                insert(_PACKAGES),
+                [{"request_id": request_id, "package": name} for name in package_names(specs)],
+            )
+            session.execute(
+                insert(_HISTORY).values(
+                    request_id=request_id, actor=user, from_status=None, to_status="open", comment="", at=now
+                )
+            )
+            return int(request_id), True
         raise StoreError("The request kept changing while it was being filed; try again.")
 
     def _add_supporter(
-        self, session: Session, row: RequestRow, user: str, reason: str, now: datetime
+        self, session: Session, request_id: int, requester: str, user: str, reason: str, now: datetime
     ) -> None:
-        if user == row.requester:
+        if user == requester:
             return
         statement = (
             self._insert(SupporterRow)
-            .values(request_id=row.id, user=user, reason=reason, created_at=now)
+            .values(request_id=request_id, user=user, reason=reason, created_at=now)
             .on_conflict_do_nothing(index_elements=[SupporterRow.request_id, SupporterRow.user])
             .returning(SupporterRow.id)
         )
         if session.execute(statement).scalar_one_or_none() is not None:
-            session.execute(update(RequestRow).where(RequestRow.id == row.id).values(updated_at=now))
+            session.execute(update(RequestRow).where(RequestRow.id == request_id).values(updated_at=now))
 
     def _ingest_batch(self, batch: builtins.list[SpoolEvent]) -> int:
         return self._run(lambda session: self._store_events(session, batch))
@@ -560,5 +600,45 @@ def _record(row: RequestRow, attempts: int | None) -> InstallRequest:
         attempts=attempts or 0,
     )
 
+
+# -- statements of the hot paths, in plain SQL expressions (compiled once, cached by SQLAlchemy) ----
+
+_REQUESTS = Base.metadata.tables[RequestRow.__tablename__]
+_PACKAGES = Base.metadata.tables[RequestPackageRow.__tablename__]
+_SUPPORTERS = Base.metadata.tables[SupporterRow.__tablename__]
+_HISTORY = Base.metadata.tables[HistoryRow.__tablename__]
+_ATTEMPTS = Base.metadata.tables[AttemptPackageRow.__tablename__]
+
+_ATTEMPTS_OF_REQUEST = (
+    select(func.count(distinct(_ATTEMPTS.c.event_pk)))
+    .select_from(_PACKAGES)
+    .join(_ATTEMPTS, _ATTEMPTS.c.package == _PACKAGES.c.package)
+    .where(_PACKAGES.c.request_id == _REQUESTS.c.id, _ATTEMPTS.c.env == _REQUESTS.c.env)
+    .correlate(_REQUESTS)
+    .scalar_subquery()
+)
+_REQUEST_BY_ID = select(*_REQUESTS.c, _ATTEMPTS_OF_REQUEST.label("attempts")).where(
+    _REQUESTS.c.id == bindparam("request_id")
+)
+_SUPPORTERS_OF = (
+    select(_SUPPORTERS.c.username, _SUPPORTERS.c.reason, _SUPPORTERS.c.created_at)
+    .where(_SUPPORTERS.c.request_id == bindparam("request_id"))
+    .order_by(_SUPPORTERS.c.created_at, _SUPPORTERS.c.id)
+)
+_HISTORY_OF = (
+    select(_HISTORY.c.actor, _HISTORY.c.from_status, _HISTORY.c.to_status, _HISTORY.c.comment, _HISTORY.c.at)
+    .where(_HISTORY.c.request_id == bindparam("request_id"))
+    .order_by(_HISTORY.c.at, _HISTORY.c.id)
+)
+# The open request for the same specs, locked (PostgreSQL) so that supporting it cannot race its closing.
+_OPEN_REQUEST = (
+    select(_REQUESTS.c.id, _REQUESTS.c.requester)
+    .where(
+        _REQUESTS.c.env == bindparam("env"),
+        _REQUESTS.c.spec_key == bindparam("spec_key"),
+        _REQUESTS.c.status == "open",
+    )
+    .with_for_update(key_share=True)
+)
 
 __all__ = ["RequestStore"]

@@ -28,9 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import itertools
+import json
 import math
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -38,9 +42,8 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -76,6 +79,8 @@ class Run:
     accepted: dict[int, int] = field(default_factory=dict)  # request id -> HTTP status (201 or 200)
     duplicates: int = 0  # accepted POSTs that answered with an id another POST already had
     seconds: float = 0.0
+    client_cpu: float = 0.0  # CPU seconds of this process (the load generator) during the run
+    server_cpu: float | None = None  # CPU seconds of the server, when this script started it
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -119,26 +124,122 @@ class Pace:
         return time.monotonic() < self.until
 
 
-async def get_envs(client: httpx.AsyncClient, headers: dict[str, str], run: Run, pace: Pace) -> None:
+class LoadError(Exception):
+    """A request that got no HTTP answer (connection refused or reset, timeout, malformed reply)."""
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection, spoken directly over asyncio streams.
+
+    The load generator shares the machine with the server: httpx spends about 2 ms of CPU on each
+    request, more than the server does for ``GET envs``, so 25 httpx clients saturate a core and
+    measure their own queue. This client spends a few tens of microseconds; it handles what
+    tornado sends (Content-Length or chunked bodies, ``Connection: close``) and nothing more.
+    """
+
+    def __init__(self, api: str) -> None:
+        parts = urlsplit(api)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/") + "/"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
+        try:
+            return await asyncio.wait_for(self._exchange(method, path, token, body), REQUEST_TIMEOUT)
+        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError) as err:
+            await self.aclose()  # the next request opens a new connection
+            raise LoadError(type(err).__name__) from err
+
+    async def _exchange(self, method: str, path: str, token: str, body: Any) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: token {token}\r\nAccept: application/json\r\n"
+            + ("Content-Type: application/json\r\n" if body is not None else "")
+            + f"Content-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode("latin-1") + payload)
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            data = bytearray()
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                data += await self.reader.readexactly(size + 2)
+                del data[-2:]
+            await self.reader.readuntil(b"\r\n")  # no trailers from tornado: the final empty line
+            content = bytes(data)
+        else:
+            content = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.aclose()
+        return status, content
+
+    async def aclose(self) -> None:
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+class HttpxClient:
+    """The same through httpx (``--client httpx``): the cost of a full-featured client, for comparison."""
+
+    def __init__(self, api: str) -> None:
+        import httpx
+
+        self._errors = (httpx.HTTPError,)
+        self.client = httpx.AsyncClient(
+            base_url=f"{api}/",
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=httpx.Timeout(REQUEST_TIMEOUT),
+            trust_env=False,
+        )
+
+    async def request(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
+        try:
+            response = await self.client.request(
+                method, path, json=body, headers={"Authorization": f"token {token}"}
+            )
+        except self._errors as err:
+            raise LoadError(type(err).__name__) from err
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+Client = RawClient | HttpxClient
+CLIENTS: dict[str, type[RawClient] | type[HttpxClient]] = {"raw": RawClient, "httpx": HttpxClient}
+
+
+async def get_envs(client: Client, token: str, run: Run, pace: Pace) -> None:
     """One client listing the environments until the run is over."""
     stats = run.endpoints[GET_ENVS]
     while await pace.next():
         start = time.perf_counter()
         try:
-            response = await client.get("envs", headers=headers)
-        except httpx.HTTPError as err:
-            stats.errors[type(err).__name__] += 1
+            status, content = await client.request("GET", "envs", token)
+        except LoadError as err:
+            stats.errors[str(err)] += 1
             continue
         elapsed = time.perf_counter() - start
-        if response.status_code == 200 and response.json().get("envs"):
+        if status == 200 and json.loads(content).get("envs"):
             stats.latencies.append(elapsed)
         else:
-            stats.errors[f"HTTP {response.status_code}"] += 1
+            stats.errors[f"HTTP {status}"] += 1
 
 
-async def post_requests(
-    client: httpx.AsyncClient, headers: dict[str, str], run: Run, pace: Pace, tag: str, number: int
-) -> None:
+async def post_requests(client: Client, token: str, run: Run, pace: Pace, tag: str, number: int) -> None:
     """One client filing requests with specs of its own until the run is over."""
     stats = run.endpoints[POST_REQUESTS]
     for n in itertools.count():
@@ -152,19 +253,19 @@ async def post_requests(
         }
         start = time.perf_counter()
         try:
-            response = await client.post("requests", json=body, headers=headers)
-        except httpx.HTTPError as err:
-            stats.errors[type(err).__name__] += 1
+            status, content = await client.request("POST", "requests", token, body)
+        except LoadError as err:
+            stats.errors[str(err)] += 1
             continue
         elapsed = time.perf_counter() - start
-        if response.status_code in (200, 201):
+        if status in (200, 201):
             stats.latencies.append(elapsed)
-            request_id = int(response.json()["request"]["id"])
+            request_id = int(json.loads(content)["request"]["id"])
             if request_id in run.accepted:
                 run.duplicates += 1
-            run.accepted[request_id] = response.status_code
+            run.accepted[request_id] = status
         else:
-            stats.errors[f"HTTP {response.status_code}"] += 1
+            stats.errors[f"HTTP {status}"] += 1
 
 
 @dataclass
@@ -176,44 +277,66 @@ class Load:
     duration: float
     interval: float  # seconds between a client's requests; 0: back to back
     tokens: list[str]
+    client: str = "raw"  # key of CLIENTS
 
 
-async def load(api: str, shape: Load, tag: str) -> Run:
+async def load(api: str, shape: Load, tag: str, server_pid: int | None = None) -> Run:
     """Run the clients against ``api`` for ``shape.duration`` seconds."""
     run = Run()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    timeout = httpx.Timeout(REQUEST_TIMEOUT)
     # One connection per client, as 50 browsers would have (keep-alive, no pipelining).
-    pool = [
-        httpx.AsyncClient(base_url=f"{api}/", limits=limits, timeout=timeout, trust_env=False)
-        for _ in range(shape.clients)
-    ]
-    tokens = shape.tokens
+    pool = [CLIENTS[shape.client](api) for _ in range(shape.clients)]
+    tokens = [shape.tokens[i % len(shape.tokens)] for i in range(shape.clients)]
     try:
         # Warm up before the clock starts: every connection open, the listing's caches filled.
-        await asyncio.gather(
-            *(c.get("whoami", headers=_auth(tokens[i % len(tokens)])) for i, c in enumerate(pool))
-        )
-        (await pool[0].get("envs", headers=_auth(tokens[0]))).raise_for_status()
+        for status, _ in await asyncio.gather(
+            *(c.request("GET", "whoami", t) for c, t in zip(pool, tokens, strict=True))
+        ):
+            if status != 200:
+                raise SystemExit(f"GET whoami answered {status}: are the tokens right?")
         started = time.monotonic()
         until = started + shape.duration
+        cpu = Cpu(server_pid)
         tasks = []
-        for i, client in enumerate(pool):
-            headers = _auth(tokens[i % len(tokens)])
+        for i, (client, token) in enumerate(zip(pool, tokens, strict=True)):
             pace = Pace(until, shape.interval, shape.interval * i / shape.clients)
             if i >= shape.posting:
-                tasks.append(get_envs(client, headers, run, pace))
+                tasks.append(get_envs(client, token, run, pace))
             else:
-                tasks.append(post_requests(client, headers, run, pace, tag, i))
+                tasks.append(post_requests(client, token, run, pace, tag, i))
         await asyncio.gather(*tasks)
         run.seconds = time.monotonic() - started
+        run.client_cpu, run.server_cpu = cpu.used()
     finally:
         await asyncio.gather(*(c.aclose() for c in pool))
     return run
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"token {token}"}
+class Cpu:
+    """CPU seconds this process (the clients) and the server (when it is ours) use from now on."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.start = (self._client(), self._server())
+
+    def used(self) -> tuple[float, float | None]:
+        client, server = self._client(), self._server()
+        started_server = self.start[1]
+        return client - self.start[0], (
+            None if server is None or started_server is None else server - started_server
+        )
+
+    @staticmethod
+    def _client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def _server(self) -> float | None:
+        # utime and stime, fields 14 and 15 of /proc/PID/stat (Linux); None elsewhere
+        try:
+            fields = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stored_ids(database_url: str, tag: str) -> set[int]:
@@ -228,11 +351,14 @@ def stored_ids(database_url: str, tag: str) -> set[int]:
 async def api_ids(api: str, token: str, ids: set[int]) -> set[int]:
     """The accepted ids the server can still show, looked up one by one (no store access)."""
     found: set[int] = set()
-    async with httpx.AsyncClient(base_url=f"{api}/", timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+    client = RawClient(api)
+    try:
         for request_id in sorted(ids):
-            response = await client.get(f"requests/{request_id}", headers=_auth(token))
-            if response.status_code == 200:
+            status, _ = await client.request("GET", f"requests/{request_id}", token)
+            if status == 200:
                 found.add(request_id)
+    finally:
+        await client.aclose()
     return found
 
 
@@ -241,7 +367,7 @@ def report(run: Run, stored: set[int], shape: Load, *, users: int, full_count: b
     pacing = f"one request every {shape.interval:g} s each" if shape.interval else "back to back"
     print(
         f"{shape.clients} clients ({shape.clients - shape.posting} GET envs, {shape.posting} POST "
-        f"requests; {pacing}), {users} users, {run.seconds:.1f} s"
+        f"requests; {pacing}), {users} users, {run.seconds:.1f} s, {shape.client} HTTP client"
     )
     print(f"{'endpoint':<15}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  errors")
     for name, stats in run.endpoints.items():
@@ -260,10 +386,18 @@ def report(run: Run, stored: set[int], shape: Load, *, users: int, full_count: b
         f"folded into another); stored: {len(stored)}; lost: {len(lost)}"
         + (f"; stored but never acknowledged: {len(extra)}" if full_count else " (looked up by id)")
     )
+    total = sum(stats.count for stats in run.endpoints.values()) or 1
+    parts = [] if run.server_cpu is None else [("server", run.server_cpu)]
+    parts.append(("load generator", run.client_cpu))
+    print(
+        "CPU: "
+        + ", ".join(f"{who} {cpu:.1f} s ({cpu / total * 1000:.2f} ms/request)" for who, cpu in parts)
+        + f"; {os.cpu_count()} cores x {run.seconds:.1f} s"
+    )
     get_p99 = percentile([x * 1000 for x in run.endpoints[GET_ENVS].latencies], 99)
-    errors = sum(sum(s.errors.values()) for s in run.endpoints.values())
+    failed = sum(sum(s.errors.values()) for s in run.endpoints.values())
     targets = {
-        "zero errors": errors == 0,
+        "zero errors": failed == 0,
         f"GET envs p99 < 100 ms ({get_p99:.1f} ms)": get_p99 < 100,
         # each POST asked for specs of its own, so each must have created a request of its own
         "stored == accepted, nothing lost": not lost
@@ -281,7 +415,7 @@ async def main_async(args: argparse.Namespace) -> bool:
     if args.url:
         check_loopback(args.url)
         api = args.url.rstrip("/") + "/envshare/api"
-        shape = Load(args.clients, args.posting, args.duration, args.interval, [args.token])
+        shape = Load(args.clients, args.posting, args.duration, args.interval, [args.token], args.client)
         print(f"server: {args.url} (given)")
         run = await load(api, shape, tag)
         if args.database_url:
@@ -302,8 +436,8 @@ async def main_async(args: argparse.Namespace) -> bool:
             tokens = [
                 f"load{i}-token" for i in range(args.users)
             ]  # users load0, load1, ... (tests/identity.py)
-            shape = Load(args.clients, args.posting, args.duration, args.interval, tokens)
-            run = await load(server.api, shape, tag)
+            shape = Load(args.clients, args.posting, args.duration, args.interval, tokens, args.client)
+            run = await load(server.api, shape, tag, server.process.pid if server.process else None)
             stored = await asyncio.to_thread(stored_ids, server.database_url, tag)
             return report(run, stored, shape, users=args.users, full_count=True)
         finally:
@@ -321,6 +455,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="seconds between the starts of a client's requests (default 0: back to back)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="raw",
+        help="the HTTP client of the load generator (default raw: keep-alive HTTP/1.1 on asyncio streams)",
     )
     parser.add_argument("--posting", type=int, help="how many of the clients POST (default: half)")
     parser.add_argument("--users", type=int, default=5, help="distinct users (own server only)")
