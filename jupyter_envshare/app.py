@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 
@@ -16,6 +17,8 @@ from .install_requests import RequestService
 from .kernelspecs import EnvShareKernelSpecManager
 from .service import EnvService
 from .store import RequestStore, StoreError
+
+_FROZEN = False  # gc.freeze() has been called by a server in this process
 
 
 class EnvShareApp(ExtensionApp):
@@ -63,11 +66,28 @@ class EnvShareApp(ExtensionApp):
             len(snap.kernels),
             f"; unusable: {', '.join(broken)}" if broken else "",
         )
+        if settings.freeze_startup_objects:
+            # Once the loop runs, every extension has been loaded: what exists then lives as long as
+            # the server does.
+            IOLoop.current().add_callback(self._freeze_startup_objects)
         self._refresher: PeriodicCallback | None = None
         if settings.refresh_interval > 0:
             self._refresher = PeriodicCallback(self._refresh, settings.refresh_interval * 1000)
             self._refresher.start()
             IOLoop.current().add_callback(self._refresh)  # statuses and fingerprints right away
+
+    def _freeze_startup_objects(self) -> None:
+        global _FROZEN
+        if _FROZEN or not gc.isenabled():
+            return  # once per process (test suites start many servers in one); never against a choice
+        _FROZEN = True
+        gc.collect()
+        gc.freeze()
+        self.log.info(
+            "[envshare] %d objects from the server's start are exempt from full garbage collections "
+            "(EnvShare.freeze_startup_objects)",
+            gc.get_freeze_count(),
+        )
 
     def initialize_handlers(self) -> None:
         """The REST API under envshare/api/."""

@@ -87,6 +87,16 @@ class EnvShare(LoggingConfigurable):
         help="Seconds between background refreshes of the environment list in the server (0: off).",
     ).tag(config=True)
 
+    freeze_startup_objects = Bool(
+        True,
+        help="""Once the server has started, exempt the objects that exist then (modules, classes,
+        configuration: some 200,000 in a JupyterLab server) from the garbage collector's full passes
+        (Python's gc.freeze). Under a burst of API calls a full pass over them stalled every request
+        of the server for 100-170 ms every few seconds; afterwards a full pass takes a few ms. Those
+        objects are still freed when no longer referenced, but not when they end up in reference
+        cycles. False keeps the interpreter's default.""",
+    ).tag(config=True)
+
     no_user_site = Bool(
         True,
         help="Set PYTHONNOUSERSITE=1 in shared kernels so ~/.local cannot shadow shared packages.",

@@ -188,11 +188,13 @@ class EnvDiscovery:
 
     # -- public ---------------------------------------------------------------------------------
 
-    def snapshot(self, *, force: bool = False) -> Snapshot:
-        """The current view, revalidated against the disk unless within ``revalidate_interval``."""
+    def snapshot(self, *, force: bool = False, max_age: float = 0.0) -> Snapshot:
+        """The current view, revalidated against the disk unless within ``revalidate_interval`` (or
+        ``max_age`` seconds, when the caller can do with a view that old)."""
         with self._lock:
             now = time.monotonic()
-            if not force and now - self._checked_at < self.config.revalidate_interval:
+            fresh_for = max(self.config.revalidate_interval, max_age)
+            if not force and now - self._checked_at < fresh_for:
                 return self._snapshot
             self._refresh()
             self._checked_at = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import hashlib
 import json
 import re
 import weakref
@@ -184,7 +185,21 @@ class EnvsHandler(EnvShareHandler):
         """List environment summaries."""
         admin = self.admin
         listing = _LISTINGS.setdefault(self.service, {}).setdefault(admin, SharedListing())
-        self.reply({"envs": await listing.get(lambda: self.call(self.service.summaries, admin))})
+        body, etag = await listing.get(lambda: self.call(_listing_reply, self.service, admin))
+        # Serialized and hashed once per shared listing, not once per client.
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Etag", etag)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+        else:
+            self.finish(body)
+
+
+def _listing_reply(service: EnvService, admin: bool) -> tuple[bytes, str]:
+    """The ``GET envs`` body and its entity tag (the SHA-1 of the body, as tornado makes them)."""
+    body = safe_json({"envs": service.summaries(admin)}).encode()
+    return body, f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
 
 
 class EnvHandler(EnvShareHandler):

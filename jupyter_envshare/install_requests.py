@@ -26,6 +26,7 @@ STORE_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="envshare-
 MAX_SPECS = 50
 MAX_SPEC_CHARS = 200
 MAX_REASON_CHARS = 4000
+REQUEST_ENV_MAX_AGE = 1.0  # seconds: how old a view of the environments a new request is checked against
 ACTIONS = {"support", "withdraw", "approve", "reject", "done"}
 ADMIN_ACTIONS = {"approve": "approved", "reject": "rejected", "done": "done"}
 
@@ -124,7 +125,10 @@ class RequestService:
         if len(reason) > MAX_REASON_CHARS:
             raise ValidationError(f"reason: at most {MAX_REASON_CHARS} characters", {"reason": "too long"})
         specs = validate_specs(body.get("specs"))
-        record = self.envs.env(env.strip(), include_hidden=admin)  # EnvNotFound -> 404
+        # EnvNotFound -> 404. A view up to a second old will do: an environment removed within the
+        # last second can still be asked for (an admin rejects the request), and a burst of requests
+        # does not check the disk once per request.
+        record = self.envs.env(env.strip(), include_hidden=admin, max_age=REQUEST_ENV_MAX_AGE)
         with self._writing:
             return self.store.create(record.name, specs, reason, user)
 

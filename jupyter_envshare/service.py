@@ -94,9 +94,14 @@ class EnvService:
         """Environments the caller may see: allowed ones, or every record for admins."""
         return [e for e in self.discovery.snapshot().envs if include_hidden or e.allowed]
 
-    def env(self, name: str, include_hidden: bool = False) -> SharedEnv:
-        """One environment by name, or EnvNotFound (also for ones the caller may not see)."""
-        record = self.discovery.snapshot().env(name)
+    def env(self, name: str, include_hidden: bool = False, max_age: float = 0.0) -> SharedEnv:
+        """One environment by name, or EnvNotFound (also for ones the caller may not see).
+
+        ``max_age``: seconds the view may be old (the disk is checked when it is older, or when the
+        name is not in it: an environment published a moment ago is found at once)."""
+        record = self.discovery.snapshot(max_age=max_age).env(name)
+        if record is None and max_age:
+            record = self.discovery.snapshot().env(name)
         if record is None or not (include_hidden or record.allowed):
             raise EnvNotFound(f"No shared environment called {name!r}. GET envs lists the ones you can use.")
         return record

@@ -456,6 +456,63 @@ def test_live_server_says_which_methods_a_resource_has(live_server: LiveServer) 
     assert (code, headers["Allow"]) == (405, "GET, PATCH, OPTIONS")
 
 
+def test_live_server_lists_envs_with_an_entity_tag(live_server: LiveServer) -> None:
+    # Given the listing and its entity tag, as alice and as the admin (who also sees hidden envs)
+    def fetch(user: str, tag: str | None = None) -> tuple[int, str, bytes]:
+        headers = {**token(user), **({"If-None-Match": tag} if tag else {})}
+        request = urllib.request.Request(f"{live_server.api}/envs", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers["Etag"], response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.headers["Etag"], err.read()
+
+    status, tag, body = fetch("alice")
+    assert (status, bool(tag)) == (200, True)
+    assert json.loads(body)["envs"]
+    # When a client that has this listing asks again with its tag, then it is told nothing changed
+    assert fetch("alice", tag) == (304, tag, b"")
+    # and a listing with other content has another tag (the admin's includes the denied env)
+    status, admin_tag, admin_body = fetch("admin", tag)
+    assert (status, admin_tag != tag) == (200, True)
+    assert "nokernel" in {e["name"] for e in json.loads(admin_body)["envs"]}
+    assert "nokernel" not in {e["name"] for e in json.loads(body)["envs"]}
+
+
+def test_live_server_exempts_its_startup_objects_from_full_collections(live_server: LiveServer) -> None:
+    log = live_server.log_path.read_text(errors="replace")
+    found = re.search(r"\[envshare\] (\d+) objects from the server's start are exempt", log)
+    assert found, log[-5000:]
+    assert int(found.group(1)) > 10_000  # modules, classes and config of a whole JupyterLab server
+
+
+def test_load_script_counts_every_accepted_request(live_server: LiveServer) -> None:
+    """The load script's own figures: a short run against the live server, read back by id."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "benchmarks" / "load_api.py"),
+            f"--url={live_server.url}",
+            "--token=bob-token",
+            "--admin-token=admin-token",
+            "--clients=4",
+            "--duration=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    # Then every POST it reports accepted is one the server shows, and nothing failed; the latency
+    # target is the benchmark's business, not this test's
+    accepted = re.search(r"POST requests: (\d+) accepted \((\d+) created.*stored: (\d+); lost: 0", output)
+    assert accepted, output
+    assert int(accepted.group(1)) == int(accepted.group(2)) == int(accepted.group(3)) > 0, output
+    assert "PASS  zero errors" in output, output
+    assert re.search(r"GET envs\s+[1-9]\d*\s", output), output
+
+
 def test_concurrent_listings_share_one_that_started_after_them() -> None:
     """GET envs under load: requests that wait together share a listing made after they all came."""
 

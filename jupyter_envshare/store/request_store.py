@@ -100,6 +100,20 @@ class RequestStore:
         self._backend = self.url.get_backend_name()
         self._engine = make_engine(self.url, connect_timeout=connect_timeout, busy_timeout=busy_timeout)
         self._reader = self._engine.execution_options(**{READ_ONLY: True})
+        # INSERT ... ON CONFLICT DO NOTHING RETURNING id: None when the row is there already. An open
+        # request's conflict is the partial unique index on (env, spec_key) of open requests.
+        self._new_request = (
+            self._insert(_REQUESTS)
+            .on_conflict_do_nothing(
+                index_elements=[_REQUESTS.c.env, _REQUESTS.c.spec_key], index_where=text(OPEN_ONLY)
+            )
+            .returning(_REQUESTS.c.id)
+        )
+        self._new_supporter = (
+            self._insert(_SUPPORTERS)
+            .on_conflict_do_nothing(index_elements=[_SUPPORTERS.c.request_id, _SUPPORTERS.c.username])
+            .returning(_SUPPORTERS.c.id)
+        )
 
     def __repr__(self) -> str:
         return f"RequestStore({self.where!r})"
@@ -397,11 +411,12 @@ class RequestStore:
         # Plain SQL rows, no ORM objects: this runs for every request filed or changed.
         if not _valid_id(request_id):
             raise RequestNotFound(f"There is no request #{request_id}.")
-        found = session.execute(_REQUEST_BY_ID, {"request_id": request_id}).first()
+        connection = session.connection()
+        found = connection.execute(_REQUEST_BY_ID, {"request_id": request_id}).first()
         if found is None:
             raise RequestNotFound(f"There is no request #{request_id}.")
-        supporters = session.execute(_SUPPORTERS_OF, {"request_id": request_id}).all()
-        history = session.execute(_HISTORY_OF, {"request_id": request_id}).all()
+        supporters = connection.execute(_SUPPORTERS_OF, {"request_id": request_id}).all()
+        history = connection.execute(_HISTORY_OF, {"request_id": request_id}).all()
         return InstallRequest(
             id=found.id,
             env=found.env,
@@ -453,43 +468,44 @@ class RequestStore:
     def _open_or_support(
         self, session: Session, env: str, specs: tuple[str, ...], reason: str, user: str, now: datetime
     ) -> tuple[int, bool]:
+        connection = session.connection()
         key = spec_key(specs)
         for _ in range(_FOLD_RETRIES):
-            existing = session.execute(_OPEN_REQUEST, {"env": env, "spec_key": key}).first()
+            existing = connection.execute(_OPEN_REQUEST, {"env": env, "spec_key": key}).first()
             if existing is not None:
                 self._add_supporter(session, existing.id, existing.requester, user, reason, now)
                 return int(existing.id), False
             # The partial unique index on open requests is the arbiter: when another server opened
             # the same request between our look and this insert, nothing is inserted and we look again.
-            statement = (
-                self._insert(_REQUESTS)
-                .values(
-                    env=env,
-                    specs=list(specs),
-                    spec_key=key,
-                    reason=reason,
-                    requester=user,
-                    status="open",
-                    admin_comment="",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=[_REQUESTS.c.env, _REQUESTS.c.spec_key], index_where=text(OPEN_ONLY)
-                )
-                .returning(_REQUESTS.c.id)
-            )
-            request_id = session.execute(statement).scalar_one_or_none()
+            request_id = connection.execute(
+                self._new_request,
+                {
+                    "env": env,
+                    "specs": list(specs),
+                    "spec_key": key,
+                    "reason": reason,
+                    "requester": user,
+                    "status": "open",
+                    "admin_comment": "",
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            ).scalar_one_or_none()
             if request_id is None:
                 continue
-            session.execute(
-                insert(_PACKAGES),
-                [{"request_id": request_id, "package": name} for name in package_names(specs)],
+            connection.execute(
+                _NEW_PACKAGE, [{"request_id": request_id, "package": name} for name in package_names(specs)]
             )
-            session.execute(
-                insert(_HISTORY).values(
-                    request_id=request_id, actor=user, from_status=None, to_status="open", comment="", at=now
-                )
+            connection.execute(
+                _NEW_CHANGE,
+                {
+                    "request_id": request_id,
+                    "actor": user,
+                    "from_status": None,
+                    "to_status": "open",
+                    "comment": "",
+                    "at": now,
+                },
             )
             return int(request_id), True
         raise StoreError("The request kept changing while it was being filed; try again.")
@@ -499,14 +515,13 @@ class RequestStore:
     ) -> None:
         if user == requester:
             return
-        statement = (
-            self._insert(SupporterRow)
-            .values(request_id=request_id, user=user, reason=reason, created_at=now)
-            .on_conflict_do_nothing(index_elements=[SupporterRow.request_id, SupporterRow.user])
-            .returning(SupporterRow.id)
-        )
-        if session.execute(statement).scalar_one_or_none() is not None:
-            session.execute(update(RequestRow).where(RequestRow.id == request_id).values(updated_at=now))
+        connection = session.connection()
+        added = connection.execute(
+            self._new_supporter,
+            {"request_id": request_id, "username": user, "reason": reason, "created_at": now},
+        ).scalar_one_or_none()
+        if added is not None:
+            connection.execute(_TOUCH_REQUEST, {"request_id": request_id, "touched_at": now})
 
     def _ingest_batch(self, batch: builtins.list[SpoolEvent]) -> int:
         return self._run(lambda session: self._store_events(session, batch))
@@ -629,6 +644,13 @@ _HISTORY_OF = (
     select(_HISTORY.c.actor, _HISTORY.c.from_status, _HISTORY.c.to_status, _HISTORY.c.comment, _HISTORY.c.at)
     .where(_HISTORY.c.request_id == bindparam("request_id"))
     .order_by(_HISTORY.c.at, _HISTORY.c.id)
+)
+_NEW_PACKAGE = insert(_PACKAGES)
+_NEW_CHANGE = insert(_HISTORY)
+_TOUCH_REQUEST = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.id == bindparam("request_id"))
+    .values(updated_at=bindparam("touched_at"))
 )
 # The open request for the same specs, locked (PostgreSQL) so that supporting it cannot race its closing.
 _OPEN_REQUEST = (
