@@ -13,6 +13,7 @@ import pytest
 
 from jupyter_envshare.discovery import DiscoveryConfig, EnvDiscovery, EnvUnavailable
 from jupyter_envshare.naming import clean_kernel_name, kernel_name, resolve_collisions
+from jupyter_envshare.service import EnvNotFound, EnvService
 from jupyter_envshare.testing.layouts import (
     ISIS_VERSIONS,
     SharedInstallation,
@@ -189,6 +190,22 @@ def test_revalidate_interval_serves_cache_then_sees_change(mutable_site: SharedI
     # Then within the interval the cached view is served, and a forced check sees the change
     assert eng.snapshot() is first
     assert "conda-env-isis4.2.0-py" not in eng.snapshot(force=True).kernels
+
+
+def test_a_view_a_second_old_still_finds_a_just_published_env(mutable_site: SharedInstallation) -> None:
+    # Given a service that has just looked at the disk (as filing a request does, at most once a second)
+    service = EnvService(engine(mutable_site))
+    assert service.env("isis4.2.0", max_age=60.0).name == "isis4.2.0"
+    # When an environment is removed and another published right after
+    shutil.rmtree(mutable_site.envs_dir / "isis4.2.0")
+    shutil.copytree(mutable_site.prefix("isis4.3.0"), mutable_site.envs_dir / "isis4.4.0", symlinks=True)
+    # Then a caller content with the recent view is still told about the removed one
+    assert service.env("isis4.2.0", max_age=60.0).name == "isis4.2.0"
+    # while the new one is found at once (a name missing from the view sends it to the disk)
+    assert service.env("isis4.4.0", max_age=60.0).name == "isis4.4.0"
+    # and a caller that needs the disk as it is now is not told about the removed one
+    with pytest.raises(EnvNotFound):
+        service.env("isis4.2.0")
 
 
 def test_collisions_are_resolved_by_content_not_listing_order(
