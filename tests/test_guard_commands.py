@@ -141,6 +141,11 @@ STOPPED = [
     ("pip install x 2>/dev/null", ["x"]),
     ("pip install x 2>&1 | tee log", ["x"]),
     ("pip install x >/dev/null 2>&1 &", ["x"]),
+    # pip takes unambiguous prefixes of its long options (optparse)
+    ("PIP_TARGET=/tmp/lib pip --isol install x", ["x"]),
+    ("pip install --us x", ["x"]),
+    ("pip install --index https://example.org/simple x", ["x"]),
+    ("pip install --upl 2025-01-01 x", ["x"]),
     # wrappers with options that take values
     ("sudo -u root pip install x", ["x"]),
     ("env -S 'pip install x'", ["x"]),
@@ -168,6 +173,12 @@ PASSED = [
     "pip install -t/tmp/lib x",
     "pip install --prefix ~/.local/isis x",
     "pip install --dry-run x",
+    "pip install --dry x",
+    "pip install --targ /tmp/lib x",
+    "pip install --targe=/tmp/lib x",
+    "pip install --prefi ~/.local/isis x",  # (--pref could be --prefer-binary too)
+    "pip --pyth ~/venv/bin/python install x",
+    "pip install --root-u=ignore --root /tmp/r x",
     "~/venv/bin/pip install x",
     "/home/u/venv/bin/python -m pip install x",
     "source ~/venv/bin/activate && pip install x",
@@ -214,6 +225,19 @@ PASSED = [
     "pip",
     "conda",
 ]
+
+
+def test_the_guard_knows_every_long_option_of_this_pip() -> None:
+    """A prefix of a long option means that option only if the guard knows all of pip's options."""
+    from envshare_guard.commands import PIP_LONG_FLAGS, PIP_VALUE_OPTIONS
+    from pip._internal.commands import create_command
+
+    for command in ("install", "uninstall"):
+        parser = create_command(command).parser
+        takes_value = {name: option.takes_value() for name, option in parser._long_opt.items()}
+        # Then each is known, as taking a value or not, as this pip has it
+        assert {n for n, v in takes_value.items() if v} <= PIP_VALUE_OPTIONS, command
+        assert {n for n, v in takes_value.items() if not v} <= PIP_LONG_FLAGS, command
 
 
 @pytest.mark.parametrize(("command", "specs"), STOPPED)

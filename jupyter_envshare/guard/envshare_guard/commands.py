@@ -18,7 +18,7 @@ import re
 import shlex
 import stat
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 CONDA_TOOLS = ("conda", "mamba", "micromamba")
 KNOWN_TOOLS = (*CONDA_TOOLS, "pip", "uv")  # and conda-<plugin> (e.g. conda-env)
@@ -99,7 +99,68 @@ PIP_VALUE_OPTIONS = PIP_GENERAL_VALUE_OPTIONS | {
     "--only-binary",
     "--group",
     "--root-user-action",
+    # aliases, newer options, and options of earlier pips
+    "--default-timeout",
+    "--pypi-url",
+    "--source",
+    "--source-dir",
+    "--source-directory",
+    "--build-constraint",
+    "--requirements-from-script",
+    "--all-releases",
+    "--only-final",
+    "--refresh-package",
+    "--uploaded-prior-to",
+    "--install-option",
+    "--build-option",
 }
+# pip's long options that take no value: general ones, install's and uninstall's, this pip's and
+# earlier ones'. pip (optparse) takes any unambiguous prefix of a long option for the option:
+# `--targ DIR` is `--target DIR`, so every long option is needed to tell what a prefix stands for.
+PIP_LONG_FLAGS = {
+    "--help",
+    "--debug",
+    "--isolated",
+    "--require-virtualenv",
+    "--require-venv",
+    "--verbose",
+    "--version",
+    "--quiet",
+    "--no-input",
+    "--no-cache-dir",
+    "--disable-pip-version-check",
+    "--no-color",
+    "--no-python-version-warning",
+    "--no-proxy-env",
+    "--break-system-packages",
+    "--check-build-dependencies",
+    "--compile",
+    "--no-compile",
+    "--dry-run",
+    "--force-reinstall",
+    "--ignore-installed",
+    "--ignore-requires-python",
+    "--no-build-isolation",
+    "--no-clean",
+    "--no-dependencies",
+    "--no-deps",
+    "--only-dependencies",
+    "--only-deps",
+    "--no-index",
+    "--no-require-hashes",
+    "--require-hashes",
+    "--user",
+    "--no-user",
+    "--no-warn-conflicts",
+    "--no-warn-script-location",
+    "--pre",
+    "--prefer-binary",
+    "--upgrade",
+    "--use-pep517",
+    "--no-use-pep517",
+    "--yes",
+}
+PIP_LONG_OPTIONS = frozenset(PIP_LONG_FLAGS | {o for o in PIP_VALUE_OPTIONS if o.startswith("--")})
 UV_PIP_MODIFY = {"install", "uninstall", "sync"}
 UV_VALUE_OPTIONS = PIP_VALUE_OPTIONS | {
     "-p",
@@ -860,10 +921,15 @@ def _interpreter_prefix(value: str, target: Target, state: _State, command: _Com
 
 
 def _split_options(
-    args: Sequence[str], value_options: Iterable[str]
+    args: Sequence[str], value_options: Iterable[str], long_options: Optional[Iterable[str]] = None
 ) -> Tuple[List[str], Dict[str, List[str]], List[str]]:
-    """(positionals, option -> values, flags) of an argument list."""
+    """(positionals, option -> values, flags) of an argument list.
+
+    ``long_options``: every long option of a tool that, like optparse and argparse, takes an
+    unambiguous prefix of one for the option itself; such prefixes are read as the option.
+    """
     values = set(value_options)
+    known = frozenset(long_options or ())
     positionals: List[str] = []
     options: Dict[str, List[str]] = {}
     flags: List[str] = []
@@ -871,6 +937,9 @@ def _split_options(
     after_dashes = False
     while index < len(args):
         arg = args[index]
+        if known and not after_dashes and arg.startswith("--") and arg != "--":
+            name, equals, value = arg.partition("=")
+            arg = _unabbreviate(name, known) + equals + value
         if after_dashes or not arg.startswith("-") or arg == "-":
             positionals.append(arg)
         elif arg == "--":
@@ -888,6 +957,15 @@ def _split_options(
             flags.append(arg)
         index += 1
     return positionals, options, flags
+
+
+def _unabbreviate(name: str, known: FrozenSet[str]) -> str:
+    """The long option ``name`` stands for: itself, or the one option it is a prefix of."""
+    if name in known:
+        return name
+    matches = [option for option in known if option.startswith(name)]
+    # None: not an option of this tool. Several: the tool refuses it as ambiguous.
+    return matches[0] if len(matches) == 1 else name
 
 
 def _after_positional(args: Sequence[str], word: str, value_options: Iterable[str]) -> List[str]:
@@ -1092,7 +1170,7 @@ def _pip(
     state: _State,
     command: _Command,
 ) -> List[Verdict]:
-    positionals, options, flags = _split_options(args, PIP_VALUE_OPTIONS)
+    positionals, options, flags = _split_options(args, PIP_VALUE_OPTIONS, PIP_LONG_OPTIONS)
     if not positionals or positionals[0] not in PIP_MODIFY:
         return []  # list, show, freeze, check, download, wheel, config, cache, ...
     action = positionals[0]
