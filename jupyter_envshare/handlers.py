@@ -335,8 +335,7 @@ class UsageHandler(EnvShareHandler):
             raise web.HTTPError(403, "Only admins can see usage.")
         service = self.request_service()
         await self.call_store(service.ingest)
-        launches, attempts = await self.call_store(service.store.usage)
-        self.reply({"launches": jsonable(launches), "attempts": jsonable(attempts)})
+        self.reply(await self.call_store(service.usage))
 
 
 _NAME = r"(?P<name>[^/]+)"

@@ -106,6 +106,36 @@ class RequestService:
             threading.Lock() if store.url.get_backend_name() == "sqlite" else nullcontext()
         )
 
+    def usage(self) -> dict[str, Any]:
+        """``GET usage``: launches per kernel (with its kernelspec name), intercepted attempts, and
+        every environment by last use, those never launched first (what to retire at a migration)."""
+        launches, attempts = self.store.usage()
+        by_env = {row.env: row for row in self.store.env_usage()}
+        known = self.envs.envs(include_hidden=True)
+        kernel_names = {(env.name, k.raw_name): k.name for env in known for k in env.kernels}
+        names = [env.name for env in known] + sorted(set(by_env) - {env.name for env in known})
+        present = {env.name for env in known}
+        envs = []
+        for name in names:
+            row = by_env.get(name)
+            envs.append(
+                {
+                    "env": name,
+                    "present": name in present,  # False: launched once, gone from the installation
+                    "launches": row.launches if row else 0,
+                    "users": row.users if row else 0,
+                    "last_used": row.last_used.isoformat() if row and row.last_used else None,
+                }
+            )
+        envs.sort(key=lambda e: (e["last_used"] is not None, e["last_used"] or "", e["env"]))
+        return {
+            "launches": [
+                {**row.as_json(), "kernel_name": kernel_names.get((row.env, row.kernel))} for row in launches
+            ],
+            "attempts": [row.as_json() for row in attempts],
+            "envs": envs,
+        }
+
     def ingest(self) -> int:
         """Take this user's new spool events (launches, attempts, request intents) into the store."""
         if self.spool_dir is None:

@@ -197,7 +197,10 @@ async def test_hostile_text_is_stored_and_returned_intact(jp_fetch: Any) -> None
 async def test_usage_is_for_admins(jp_fetch: Any) -> None:
     assert (await fails(jp_fetch, "GET", "usage", who=ALICE))[0] == 403
     _, usage = await call(jp_fetch, "GET", "usage", who=ADMIN)
-    assert set(usage) == {"launches", "attempts"}
+    assert set(usage) == {"launches", "attempts", "envs"}
+    # every environment of the installation, none launched yet
+    assert {e["env"] for e in usage["envs"]} >= {"isis4.2.0", "isis4.3.0"}
+    assert {(e["launches"], e["last_used"], e["present"]) for e in usage["envs"]} == {(0, None, True)}
 
 
 async def test_env_detail_reports_node_fingerprints(jp_fetch: Any, jp_serverapp: Any) -> None:

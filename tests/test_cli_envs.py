@@ -27,6 +27,8 @@ from rattler import PrefixRecord
 from jupyter_envshare.cli import main
 from jupyter_envshare.lockfiles import LOCK_FORMATS, package_ref, read_lock, write_lock
 from jupyter_envshare.sidecar import stamp
+from jupyter_envshare.spool import make_event
+from jupyter_envshare.store import RequestStore
 from jupyter_envshare.testing.layouts import SharedInstallation
 from jupyter_envshare.testing.wheels import make_wheel
 
@@ -593,3 +595,60 @@ def test_seal_removes_the_not_frozen_finding(small: SharedInstallation, cli: Any
     # When it is unsealed, Then the finding is back
     assert cli("unseal", ISIS).code == 0
     assert (ISIS, "not-frozen") in {(s, k) for s, k, _ in findings_of(cli("doctor", "--json"))}
+
+
+def test_requests_and_usage_in_a_terminal(small: SharedInstallation, jupyter_home: Path, cli: Any) -> None:
+    # Given the store the server uses by default (SQLite in the Jupyter data dir) with alice's
+    # request, and launches of isis4.3.0's kernel and of an environment removed since
+    store = RequestStore(f"sqlite:///{jupyter_home / 'data' / 'envshare.db'}")
+    store.migrate()
+    request, _ = store.create(ISIS, ["polars >=1"], "for my thesis", "alice")
+    store.ingest(
+        [
+            make_event("launch", "alice", env=ISIS, kernel="python3", prefix="/p"),
+            make_event("launch", "bob", env=ISIS, kernel="python3", prefix="/p"),
+            make_event("launch", "carol", env="isis3.0.0", kernel="python3", prefix="/p"),
+        ]
+    )
+    store.close()
+    rid = str(request.id)
+
+    # When an admin works the queue from a terminal
+    listed = cli("requests", "list", "--json")
+    assert (listed.code, [r["id"] for r in json.loads(listed.out)["requests"]]) == (0, [request.id])
+    assert cli("requests", "approve", rid, "--comment", "next rebuild").code == 0
+    assert cli("requests", "done", rid).code == 0
+    shown = json.loads(cli("requests", "show", rid, "--json").out)["request"]
+    # Then each decision is recorded with its actor and comment
+    assert [(h["to_status"], h["comment"]) for h in shown["history"]] == [
+        ("open", ""),
+        ("approved", "next rebuild"),
+        ("done", ""),
+    ]
+    assert {h["actor"] for h in shown["history"][1:]} == {pwd.getpwuid(os.getuid()).pw_name}
+    # and a done request cannot be rejected any more
+    refused = cli("requests", "reject", rid)
+    assert refused.code == 2
+    assert "done" in refused.err
+
+    # When they look at usage
+    report = json.loads(cli("usage", "--json").out)
+    by_env = {e["env"]: e for e in report["envs"]}
+    # Then every environment is there, never-launched ones first, gone ones marked as such
+    assert report["envs"][0]["last_used"] is None
+    assert by_env["isis4.2.0"] == {
+        "env": "isis4.2.0",
+        "present": True,
+        "launches": 0,
+        "users": 0,
+        "last_used": None,
+    }
+    assert (by_env[ISIS]["launches"], by_env[ISIS]["users"], by_env[ISIS]["present"]) == (2, 2, True)
+    assert (by_env["isis3.0.0"]["launches"], by_env["isis3.0.0"]["present"]) == (1, False)
+    # and a kernel's launches carry the name it is listed under, when it still exists
+    kernels = {(k["env"], k["kernel"]): k["kernel_name"] for k in report["launches"]}
+    assert kernels == {(ISIS, "python3"): f"conda-env-{ISIS}-py", ("isis3.0.0", "python3"): None}
+    text = cli("usage").out
+    assert "never" in text
+    assert "isis3.0.0 (no longer installed)" in text
+    assert f"conda-env-{ISIS}-py" in text

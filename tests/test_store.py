@@ -463,6 +463,13 @@ def test_usage_aggregates(store: RequestStore) -> None:
         (ENV, "numpy", 1, 1, datetime(2025, 3, 4, 10, tzinfo=UTC)),
     ]
     assert [(u.kernel, u.launches, u.users) for u in recent_usage] == [("ir", 1, 1), ("python3", 2, 2)]
+    # and per environment, users are counted once over all its kernels
+    assert [(u.env, u.launches, u.users, u.last_used) for u in store.env_usage()] == [
+        ("isis3.6.0", 1, 1, datetime(2024, 6, 1, 9, tzinfo=UTC)),
+        (ENV, 4, 2, datetime(2025, 3, 3, 9, tzinfo=UTC)),
+    ]
+    since_march = store.env_usage(since=datetime(2025, 3, 1, tzinfo=UTC))
+    assert [(u.env, u.launches) for u in since_march] == [(ENV, 3)]
     assert [(a.package, a.attempts) for a in recent_attempts] == [("polars", 2), ("numpy", 1)]
     assert json.dumps([row.as_json() for row in [*usage, *attempts]])
 

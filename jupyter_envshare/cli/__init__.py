@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
+from ..store import StoreError
 from .common import EXIT_ERROR, CommandError
 from .envs import register as register_env_commands
 from .kernels import register as register_kernel_commands
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("jupyter_envshare").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
-    except (CommandError, OSError, ValueError) as err:
+    except (CommandError, StoreError, OSError, ValueError) as err:  # StoreError: unknown id, bad move
         print(f"jupyter envshare: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     return code

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from rich.table import Table
 
 from ..config import current_user
-from ..service import jsonable
+from ..install_requests import RequestService
 from ..store import RequestStore
 from ..store.spool_ingest import ingest_spool
-from .common import EXIT_OK, add_common, console, print_json, settings_from_args
+from .common import EXIT_OK, add_common, console, print_json, service_from_args, settings_from_args
 
 DECISIONS = {"approve": "approved", "reject": "rejected", "done": "done"}
 
@@ -83,30 +84,47 @@ def cmd_requests_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    """Launches per env and kernel, distinct users, last use, intercepted packages."""
-    launches, attempts = _store(args).usage()
+    """Environments by last use, launches per kernel, distinct users, intercepted packages."""
+    report = RequestService(_store(args), service_from_args(args)).usage()
     if args.json:
-        print_json({"launches": jsonable(launches), "attempts": jsonable(attempts)})
+        print_json(report)
         return EXIT_OK
-    table = Table(title="kernel launches", title_justify="left")
-    for column in ("ENV", "KERNEL", "LAUNCHES", "USERS", "LAST USED"):
-        table.add_column(column)
-    for row in launches:
-        table.add_row(
-            row.env,
-            row.kernel,
-            str(row.launches),
-            str(row.users),
-            f"{row.last_used:%Y-%m-%d}" if row.last_used else "-",
+    envs = Table(title="environments, least recently used first", title_justify="left")
+    for column in ("ENV", "LAUNCHES", "USERS", "LAST USED"):
+        envs.add_column(column)
+    for env in report["envs"]:
+        last = _day(env["last_used"]) if env["last_used"] else "never"
+        envs.add_row(
+            env["env"] + ("" if env["present"] else " (no longer installed)"),
+            str(env["launches"]),
+            str(env["users"]),
+            last,
         )
-    console().print(table)
+    console().print(envs)
+    kernels = Table(title="kernel launches", title_justify="left")
+    for column in ("ENV", "KERNEL", "KERNELSPEC", "LAUNCHES", "USERS", "LAST USED"):
+        kernels.add_column(column)
+    for row in report["launches"]:
+        kernels.add_row(
+            row["env"],
+            row["kernel"],
+            row["kernel_name"] or "-",
+            str(row["launches"]),
+            str(row["users"]),
+            _day(row["last_used"]) if row["last_used"] else "-",
+        )
+    console().print(kernels)
     demand = Table(title="intercepted install attempts", title_justify="left")
     for column in ("ENV", "PACKAGE", "ATTEMPTS", "USERS"):
         demand.add_column(column)
-    for attempt in attempts:
-        demand.add_row(attempt.env, attempt.package, str(attempt.attempts), str(attempt.users))
+    for attempt in report["attempts"]:
+        demand.add_row(attempt["env"], attempt["package"], str(attempt["attempts"]), str(attempt["users"]))
     console().print(demand)
     return EXIT_OK
+
+
+def _day(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso):%Y-%m-%d}"
 
 
 def register(sub: Any) -> None:

@@ -7,7 +7,16 @@ SQLite (one server) or PostgreSQL (a hub), through SQLAlchemy 2 with Alembic mig
 from __future__ import annotations
 
 from .errors import InvalidTransition, NotAllowed, RequestNotFound, StoreError, StoreUnavailable
-from .records import STATUSES, AttemptRow, Fingerprint, InstallRequest, RequestChange, Supporter, UsageRow
+from .records import (
+    STATUSES,
+    AttemptRow,
+    EnvUsageRow,
+    Fingerprint,
+    InstallRequest,
+    RequestChange,
+    Supporter,
+    UsageRow,
+)
 from .request_store import RequestStore
 from .specs import MAX_REASON_LENGTH, MAX_SPEC_LENGTH, MAX_SPECS, normalize_spec, normalized_specs
 
@@ -17,6 +26,7 @@ __all__ = [
     "MAX_SPEC_LENGTH",
     "STATUSES",
     "AttemptRow",
+    "EnvUsageRow",
     "Fingerprint",
     "InstallRequest",
     "InvalidTransition",

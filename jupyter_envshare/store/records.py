@@ -111,6 +111,24 @@ class UsageRow:
 
 
 @dataclass(frozen=True)
+class EnvUsageRow:
+    """Kernel launches of one environment, all its kernels together."""
+
+    env: str
+    launches: int
+    users: int  # distinct users over all the environment's kernels
+    last_used: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "launches": self.launches,
+            "users": self.users,
+            "last_used": _iso(self.last_used),
+        }
+
+
+@dataclass(frozen=True)
 class AttemptRow:
     """Intercepted install attempts of one package in one environment."""
 

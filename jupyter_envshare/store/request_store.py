@@ -51,6 +51,7 @@ from .records import (
     ADMIN_TRANSITIONS,
     STATUSES,
     AttemptRow,
+    EnvUsageRow,
     Fingerprint,
     InstallRequest,
     RequestChange,
@@ -359,6 +360,29 @@ class RequestStore:
             return usage, attempted
 
         return self._run(work, write=False)
+
+    def env_usage(self, since: datetime | None = None) -> builtins.list[EnvUsageRow]:
+        """Launches per environment (all kernels together): distinct users and last use, by env."""
+        query = (
+            select(
+                EventRow.env,
+                func.count(EventRow.id),
+                func.count(distinct(EventRow.user)),
+                func.max(EventRow.at),
+            )
+            .where(EventRow.kind == LAUNCH)
+            .group_by(EventRow.env)
+            .order_by(EventRow.env)
+        )
+        if since is not None:
+            query = query.where(EventRow.at >= since)
+        return self._run(
+            lambda session: [
+                EnvUsageRow(env=env, launches=n, users=users, last_used=last)
+                for env, n, users, last in session.execute(query).all()
+            ],
+            write=False,
+        )
 
     # -- fingerprints ----------------------------------------------------------------------------
 
