@@ -236,6 +236,23 @@ def read_history(prefix: Path | str) -> tuple[tuple[Transaction, ...], tuple[Pro
     return parse_history(text, str(path))
 
 
+def first_history_date(prefix: Path | str, limit: int = 4096) -> datetime | None:
+    """The date of the first ``==> date <==`` block of ``conda-meta/history`` (the environment's
+    creation), read from the file's first ``limit`` bytes; None without one. Local time, as conda
+    writes it."""
+    path = Path(prefix) / "conda-meta" / "history"
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in head.splitlines():
+        found = _HEADER.match(line.strip())
+        if found:
+            return _history_date(found.group(1))
+    return None
+
+
 def read_pixi_marker(prefix: Path | str) -> tuple[PixiMarker | None, tuple[Problem, ...]]:
     """The ``conda-meta/pixi`` file pixi writes into environments it installs (pixi keeps no history)."""
     path = Path(prefix) / "conda-meta" / "pixi"

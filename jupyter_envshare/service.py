@@ -17,6 +17,7 @@ from typing import Any
 
 from .discovery import EnvDiscovery, Problem, SharedEnv, StatKey, stat_key
 from .drift import UNAVAILABLE, DriftEngine, DriftReport
+from .history import first_history_date
 from .lockfiles import DEFAULT_ENVIRONMENT, LockInfo, read_lock
 from .packages import PackageRef
 from .provenance import Provenance, host_platform, read_provenance
@@ -87,6 +88,8 @@ class EnvService:
         self.board = board
         self.locks = LockCache()
         self.platform = platform or host_platform()
+        self._lock = threading.Lock()
+        self._created: dict[str, tuple[StatKey, str | None]] = {}
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -141,9 +144,25 @@ class EnvService:
             "read_only": env.read_only,
             "allowed": env.allowed,
             "package_count": packages,
-            "built_at": sidecar.get("built_at") or catalog.get("built_at"),
+            "built_at": sidecar.get("built_at") or catalog.get("built_at") or self.created_at(env),
             "problems": [jsonable(p) for p in env.problems if p.severity != "info" or not env.allowed],
         }
+
+    def created_at(self, env: SharedEnv) -> str | None:
+        """When the environment was created, from the first block of its conda history (as the
+        detail view's build date falls back to); the file's first bytes, read again when it changes."""
+        if not env.usable:
+            return None
+        key = stat_key(str(Path(env.prefix) / "conda-meta" / "history"))
+        with self._lock:
+            cached = self._created.get(env.prefix)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        first = first_history_date(env.prefix)
+        created = None if first is None else first.astimezone().isoformat()  # history times are local
+        with self._lock:
+            self._created[env.prefix] = (key, created)
+        return created
 
     def detail(self, name: str, include_hidden: bool = False) -> dict[str, Any]:
         """``GET envs/{name}``: provenance, history, channels and kernels."""

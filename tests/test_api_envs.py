@@ -69,6 +69,10 @@ async def test_envs_lists_summaries_with_status(jp_fetch: Any) -> None:
     assert isis["package_count"] > 3
     assert isis["built_at"]
     assert envs["isis4.2.0"]["status"] == "unlocked"
+    # and one never stamped is dated by its conda history's first block, as its detail is
+    unstamped = (await get(jp_fetch, "envs", "isis4.2.0"))["provenance"]["built_at"]
+    assert unstamped is not None
+    assert envs["isis4.2.0"]["built_at"] == unstamped
     # and the kernelspec metadata now carries the status found
     specs = json.loads((await jp_fetch("api", "kernelspecs", method="GET")).body)["kernelspecs"]
     assert specs["conda-env-isis4.3.0-py"]["spec"]["metadata"]["envshare"]["status"] == "in-sync"
