@@ -34,6 +34,42 @@ def sidebar_tab(page: Page, name: str) -> Locator:
     return tabpanel
 
 
+def refresh(page: Page) -> None:
+    """Click the sidebar's refresh button (the panel otherwise polls every 30 s)."""
+    sidebar(page).get_by_role("button", name="Refresh shared environments").click()
+
+
+def request_card(container: Locator, request_id: int) -> Locator:
+    """The card of request ``request_id`` in a list of requests."""
+    return container.locator(f".jp-envshare-RequestCard[data-request-id='{request_id}']")
+
+
+def request_status(card: Locator) -> Locator:
+    """The status badge of a request card ("Open", "Approved", "Rejected", ...)."""
+    return card.locator(".jp-envshare-Badge")
+
+
+def my_request(page: Page, request_id: int) -> Locator:
+    """Request ``request_id`` under "My requests" in the sidebar's Requests tab."""
+    tab = sidebar_tab(page, "Requests")
+    return request_card(tab.locator(".jp-envshare-MyRequests"), request_id)
+
+
+def admin_queue(page: Page, show: str = "Open or approved") -> Locator:
+    """The admin's Queue tab, showing the requests the "Show" filter names (by its label)."""
+    queue = sidebar_tab(page, "Queue")
+    # The filter outlives a click on the tab it is already on: set it every time.
+    queue.get_by_role("combobox", name="Show").select_option(label=show)
+    return queue
+
+
+def act_on_request(card: Locator, request_id: int, action: str, comment: str = "") -> None:
+    """As an admin, write ``comment`` for the requester and click ``action`` ("Reject", "Mark done")."""
+    if comment:
+        card.get_by_role("textbox", name="Comment for the requester (optional)").fill(comment)
+    card.get_by_role("button", name=f"{action} request #{request_id}", exact=True).click()
+
+
 def env_items(page: Page) -> Locator:
     """The environments listed in the sidebar."""
     return sidebar(page).locator(".jp-envshare-EnvItem")

@@ -4,8 +4,10 @@ One story, in order: alice finds environments and filters them, reads an in-sync
 environment, opens a notebook on a shared kernel, is stopped by the install guard and files a
 request from its advice, files another from the form (after a validation error); bob supports
 one and asks for the other again; an admin approves from the queue and copies the spec patch;
-alice sees the new status. Every step saves a screenshot under test-artifacts/ui/, and the
-browser console must stay free of errors.
+alice sees the new status. Then the rest of a request's life, each step on a request of its
+own filed through the API (so it does not depend on the story): bob withdraws his open request;
+the admin rejects one with a comment, and marks an approved one done. Every step saves a
+screenshot under test-artifacts/ui/, and the browser console must stay free of errors.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from .browser import Browser, Session, wait_restored
 from .conftest import artifacts
 from .pages import (
     KERNEL_TIMEOUT,
+    act_on_request,
     active_notebook,
+    admin_queue,
     detail_view,
     env_items,
+    my_request,
     open_env,
     output_of,
+    refresh,
+    request_card,
+    request_status,
     run_in_new_cell,
     section,
     sidebar,
@@ -43,6 +51,12 @@ pytestmark = pytest.mark.ui
 ENV_COUNT = 7  # activated, broken-json, gone, isis4.2.0, isis4.3.0, nokernel, rstats
 POLARS_REASON = "Reading Parquet files for the 2025 survey"
 ADMIN_COMMENT = "Added to the spec; the rebuilt env is published on Monday."
+PYARROW_REASON = "Arrow tables for the calibration pipeline"
+H5PY_REASON = "Reading the HDF5 cubes from the 2019 mission"
+REJECT_COMMENT = "isis already reads HDF5 cubes: use isis.io.read_cube instead of h5py."
+NETCDF_REASON = "Exporting the mosaics as NetCDF for the climate group"
+APPROVE_COMMENT = "Approved; it goes into the next rebuild."
+DONE_COMMENT = "Published: isis4.2.0 now has netcdf4."
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +111,40 @@ def requests_as(lab: LabServer, user: str, **params: str) -> list[dict[str, Any]
     body = lab.api(f"envshare/api/requests?{query}", user)
     assert isinstance(body, dict)
     return list(body["requests"])
+
+
+def request_as(lab: LabServer, user: str, request_id: int) -> dict[str, Any]:
+    """One request as the server has it, asked as ``user``."""
+    body = lab.api(f"envshare/api/requests/{request_id}", user)
+    assert isinstance(body, dict)
+    return dict(body["request"])
+
+
+def file_request(lab: LabServer, user: str, env: str, specs: list[str], reason: str) -> int:
+    """File a new request as ``user`` through the API; its id."""
+    body = lab.api(
+        "envshare/api/requests", user, method="POST", body={"env": env, "specs": specs, "reason": reason}
+    )
+    assert isinstance(body, dict)
+    assert body["created"] is True, f"expected a new request, not support for an open one: {body}"
+    return int(body["request"]["id"])
+
+
+def act_as(lab: LabServer, user: str, request_id: int, action: str, comment: str = "") -> dict[str, Any]:
+    """Act on a request as ``user`` through the API; the request afterwards."""
+    body = lab.api(
+        f"envshare/api/requests/{request_id}",
+        user,
+        method="PATCH",
+        body={"action": action, "comment": comment},
+    )
+    assert isinstance(body, dict)
+    return dict(body["request"])
+
+
+def changes(request: dict[str, Any]) -> list[tuple[str, str | None, str, str]]:
+    """A request's history as (actor, from, to, comment), oldest first."""
+    return [(h["actor"], h["from_status"], h["to_status"], h["comment"]) for h in request["history"]]
 
 
 def test_labextension_is_installed_enabled_and_ok() -> None:
@@ -371,7 +419,7 @@ def test_another_user_supports_and_folds_into_open_requests(bob: Session, story:
 def test_admin_approves_from_the_queue(admin: Session, story: dict[str, Any]) -> None:
     page = admin.page
     with admin.timed("open queue"):
-        queue = sidebar_tab(page, "Queue")
+        queue = admin_queue(page)
         cards = queue.locator(".jp-envshare-RequestCard")
         expect(cards).to_have_count(2)
     expect(sidebar(page)).to_contain_text("Signed in as admin (admin)")
@@ -428,14 +476,140 @@ def test_requester_sees_the_new_status(alice: Session, story: dict[str, Any]) ->
     alice.element_shot(advice, "20-advice-approved")
 
     # and the sidebar's "My requests" shows it after a refresh
-    tab = sidebar_tab(page, "Requests")
-    sidebar(page).get_by_role("button", name="Refresh shared environments").click()
-    card = tab.locator(f".jp-envshare-MyRequests [data-request-id='{story['polars']}']")
-    expect(card.locator(".jp-envshare-Badge")).to_have_text("Approved")
+    refresh(page)
+    card = my_request(page, story["polars"])
+    expect(request_status(card)).to_have_text("Approved")
     expect(card).to_contain_text(f"Comment from admin: {ADMIN_COMMENT}")
     card.scroll_into_view_if_needed()
     alice.shot("21-my-requests-approved")
     assert_clean_console(alice)
+
+
+def test_requester_withdraws_an_open_request(bob: Session, lab: LabServer) -> None:
+    page = bob.page
+    # Given an open request of bob's
+    request_id = file_request(lab, "bob", DRIFTED, ["pyarrow >=15"], PYARROW_REASON)
+    refresh(page)
+    card = my_request(page, request_id)
+    expect(request_status(card)).to_have_text("Open")
+    expect(card).to_contain_text(PYARROW_REASON)
+    # listed among the open requests on its environment, as his
+    tab = sidebar_tab(page, "Requests")
+    tab.get_by_role("combobox", name="Environment").select_option(DRIFTED)
+    listed = request_card(tab.locator(".jp-envshare-OpenRequests"), request_id)
+    expect(listed).to_contain_text("You asked for this.")
+    card.scroll_into_view_if_needed()
+    bob.shot("30-my-request-open")
+
+    # When he withdraws it from "My requests"
+    withdraw = card.get_by_role("button", name=f"Withdraw request #{request_id}", exact=True)
+    with bob.timed("withdraw a request"):
+        withdraw.click()
+        expect(request_status(card)).to_have_text("Withdrawn")
+    # Then it stays in his list as withdrawn, with nothing left to do on it,
+    expect(withdraw).to_have_count(0)
+    expect(card.get_by_role("button")).to_have_count(0)
+    # and it is no longer an open request on the environment
+    expect(listed).to_have_count(0)
+    card.scroll_into_view_if_needed()
+    bob.shot("31-my-request-withdrawn")
+
+    # And the server has it withdrawn by bob, without an admin comment
+    withdrawn = request_as(lab, "bob", request_id)
+    assert withdrawn["status"] == "withdrawn"
+    assert withdrawn["admin_comment"] == ""
+    assert changes(withdrawn) == [("bob", None, "open", ""), ("bob", "open", "withdrawn", "")]
+    assert request_id not in [r["id"] for r in requests_as(lab, "admin", status="open")]
+    assert_clean_console(bob)
+
+
+def test_admin_rejects_a_request_with_a_comment(admin: Session, bob: Session, lab: LabServer) -> None:
+    page = admin.page
+    # Given an open request of bob's in the admin's queue
+    request_id = file_request(lab, "bob", DRIFTED, ["h5py"], H5PY_REASON)
+    refresh(page)
+    card = request_card(admin_queue(page), request_id)
+    expect(request_status(card)).to_have_text("Open")
+    expect(card).to_contain_text(H5PY_REASON)
+
+    # When the admin says why and clicks "Reject"
+    with admin.timed("reject a request"):
+        act_on_request(card, request_id, "Reject", REJECT_COMMENT)
+        # Then it leaves the queue of open or approved requests
+        expect(card).to_have_count(0)
+    admin.shot("32-queue-after-reject")
+    # and the "Rejected" view shows it rejected, with the comment and nothing left to do on it
+    card = request_card(admin_queue(page, "Rejected"), request_id)
+    expect(request_status(card)).to_have_text("Rejected")
+    expect(card).to_contain_text(f"Comment from admin: {REJECT_COMMENT}")
+    expect(card.get_by_role("textbox")).to_have_count(0)
+    expect(card.get_by_role("button")).to_have_count(0)
+    expect(card.get_by_text("Spec patch (environment.yml)")).to_have_count(0)
+    card.scroll_into_view_if_needed()
+    admin.shot("33-queue-rejected")
+
+    # And the server recorded the admin's decision and comment
+    rejected = request_as(lab, "bob", request_id)
+    assert rejected["status"] == "rejected"
+    assert rejected["admin_comment"] == REJECT_COMMENT
+    assert changes(rejected) == [("bob", None, "open", ""), ("admin", "open", "rejected", REJECT_COMMENT)]
+
+    # And bob reads the decision and its reason in "My requests", and can no longer withdraw it
+    refresh(bob.page)
+    mine = my_request(bob.page, request_id)
+    expect(request_status(mine)).to_have_text("Rejected")
+    expect(mine).to_contain_text(f"Comment from admin: {REJECT_COMMENT}")
+    expect(mine.get_by_role("button", name=f"Withdraw request #{request_id}")).to_have_count(0)
+    mine.scroll_into_view_if_needed()
+    bob.shot("34-my-request-rejected")
+    admin_queue(page)  # back to the queue's default view
+    assert_clean_console(admin, bob)
+
+
+def test_admin_marks_an_approved_request_done(admin: Session, lab: LabServer) -> None:
+    page = admin.page
+    # Given a request of bob's that the admin approved earlier
+    request_id = file_request(lab, "bob", DRIFTED, ["netcdf4"], NETCDF_REASON)
+    act_as(lab, "admin", request_id, "approve", APPROVE_COMMENT)
+    refresh(page)
+    card = request_card(admin_queue(page), request_id)
+    expect(request_status(card)).to_have_text("Approved")
+    expect(card).to_contain_text(f"Comment from admin: {APPROVE_COMMENT}")
+    # An approved request can still be rejected; marking it done is the first action
+    expect(card.get_by_role("button", name=f"Reject request #{request_id}", exact=True)).to_be_enabled()
+    expect(card.get_by_role("button").first).to_have_accessible_name(f"Mark done request #{request_id}")
+    card.scroll_into_view_if_needed()
+    admin.shot("35-queue-approved")
+
+    # When the admin says where it is published and clicks "Mark done"
+    with admin.timed("mark a request done"):
+        act_on_request(card, request_id, "Mark done", DONE_COMMENT)
+        # Then it leaves the queue of open or approved requests
+        expect(card).to_have_count(0)
+    # and the "Done" view shows it done, with the new comment and nothing left to decide
+    card = request_card(admin_queue(page, "Done"), request_id)
+    expect(request_status(card)).to_have_text("Done")
+    expect(card).to_contain_text(f"Comment from admin: {DONE_COMMENT}")
+    expect(card).not_to_contain_text(APPROVE_COMMENT)
+    expect(card.get_by_role("textbox")).to_have_count(0)
+    expect(card.get_by_role("button", name=re.compile(rf"request #{request_id}$"))).to_have_count(0)
+    # while the spec patch that was applied stays readable
+    card.get_by_text("Spec patch (environment.yml)").click()
+    expect(card.locator(".jp-envshare-Diff")).to_contain_text("+  - netcdf4")
+    card.scroll_into_view_if_needed()
+    admin.shot("36-queue-done")
+
+    # And the server has the whole history: filed by bob, approved, then done by the admin
+    finished = request_as(lab, "bob", request_id)
+    assert finished["status"] == "done"
+    assert finished["admin_comment"] == DONE_COMMENT
+    assert changes(finished) == [
+        ("bob", None, "open", ""),
+        ("admin", "open", "approved", APPROVE_COMMENT),
+        ("admin", "approved", "done", DONE_COMMENT),
+    ]
+    admin_queue(page)  # back to the queue's default view
+    assert_clean_console(admin)
 
 
 def test_failures_are_explained(browser: Browser, lab: LabServer) -> None:
