@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -734,3 +735,30 @@ def test_audit_hook_is_silent_when_disarmed_or_inside_a_judged_command(
     assert published == []
     with pytest.raises(SharedEnvironmentReadOnly):
         guard_ipython._audit_hook("os.system", command, _audited=[guard])
+
+
+def test_scripts_run_by_a_shell_are_read(tmp_path: Path) -> None:
+    # Given scripts in the working directory: one installs with pip's module, one points pip
+    # elsewhere, one sources itself
+    (tmp_path / "setup.sh").write_text("#!/bin/sh\nset -e\npython -m pip install polars\n")
+    (tmp_path / "elsewhere.sh").write_text("export PIP_TARGET=/tmp/lib\n")
+    (tmp_path / "loop.sh").write_text(". ./loop.sh\npip install x\n")
+    here = dataclasses.replace(TARGET, cwd=str(tmp_path))
+
+    def stopped(command: str) -> list[list[str]]:
+        return [v.specs for v in blocked(analyze(command, here))]
+
+    # Then what a script run by a shell does is judged as if typed in the cell
+    assert stopped("bash setup.sh") == [["polars"]]
+    assert stopped("sh -e ./setup.sh arg") == [["polars"]]
+    assert stopped(f"bash {tmp_path}/setup.sh") == [["polars"]]
+    # and a sourced script changes the shell that sources it, a script run by a child shell does not
+    assert stopped("source elsewhere.sh && pip install x") == []
+    assert stopped(". ./elsewhere.sh; pip install x") == []
+    assert stopped("bash elsewhere.sh && pip install x") == [["x"]]
+    # and a script that sources itself is read a bounded number of times
+    assert 1 <= len(stopped("bash loop.sh")) <= 4
+    # and what cannot be read as a regular file is not read (nor waited for)
+    assert stopped("bash missing.sh") == []
+    assert stopped("bash /dev/stdin") == []
+    assert stopped("bash -s < setup.sh") == []

@@ -240,6 +240,7 @@ _TRUE = {"1", "y", "yes", "t", "true", "on"}
 MAX_COMMAND_CHARS = 100000
 MAX_SPEC_CHARS = 200
 MAX_FILE_BYTES = 256 * 1024
+MAX_SCRIPT_DEPTH = 4  # scripts read inside scripts (`bash a.sh`, a.sh sourcing b.sh, ...)
 USER_SITE = "~/.local"
 
 
@@ -288,6 +289,7 @@ class _State:
     cwd: Optional[str] = None
     path_changed: bool = False  # PATH was assigned after the last activation
     cleared: bool = False  # started with an empty environment (`env -i`)
+    depth: int = 0  # scripts being read inside one another (`bash a.sh` whose a.sh sources b.sh)
 
     def child(self, inline: Mapping[str, Optional[str]], cleared: bool) -> "_State":
         """The state a child process (``bash -c``, ``conda run``) starts with."""
@@ -302,6 +304,7 @@ class _State:
             cwd=self.cwd,
             path_changed=self.path_changed or "PATH" in inline,
             cleared=self.cleared or cleared,
+            depth=self.depth,
         )
 
 
@@ -653,17 +656,22 @@ def _analyze_argv(argv: List[str], target: Target, state: _State) -> List[Verdic
         _change_directory(args, target, state)
         return []
     if name in ("source", ".") and args:
-        _note_activation_script(args, target, state)
+        if not _note_activation_script(args, target, state):
+            # Another script, run by this very shell: what it does counts as if typed here.
+            return _analyze_script(args[0], target, state)
         return []
     if name == "deactivate":
         _deactivate(state, "VIRTUAL_ENV")
         return []
     verdicts: List[Verdict] = []
     if name in SHELLS:
-        script = _shell_command_string(args)
+        script, path = _shell_invocation(args)
+        child = state.child(command.inline, command.cleared)
         if script is not None:
             # Commands inside keep their own entries: a bare `pip` in `bash -c` meets the shims.
-            return _analyze_text(script, target, state.child(command.inline, command.cleared))
+            return _analyze_text(script, target, child)
+        if path is not None:
+            return _analyze_script(path, target, child)  # `bash setup.sh`: what setup.sh runs
         return []
     if name in CONDA_TOOLS or name.startswith("conda-"):
         verdicts = _conda(name, args, target, state, command)
@@ -787,9 +795,26 @@ def _activate(prefix: str, variable: str, state: _State) -> None:
     state.exported.add(variable)
 
 
-def _shell_command_string(args: List[str]) -> Optional[str]:
-    """The command string of ``sh -c STRING`` (``-lc``, ``-e -c``...); None for a script file."""
+def _analyze_script(path: str, target: Target, state: _State) -> List[Verdict]:
+    """The verdicts on a shell script's commands, when it is a readable regular file (at most
+    ``MAX_FILE_BYTES`` of it, ``MAX_SCRIPT_DEPTH`` scripts deep: a script may source itself)."""
+    if state.depth >= MAX_SCRIPT_DEPTH:
+        return []
+    text = read_regular(_expand(path, target, state))
+    if text is None:
+        return []
+    state.depth += 1
+    try:
+        return _analyze_text(text, target, state)
+    finally:
+        state.depth -= 1
+
+
+def _shell_invocation(args: List[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(the command string of ``sh -c STRING``, the script of ``sh FILE``): at most one is set;
+    neither for a shell reading its commands from stdin (``sh``, ``sh -s``)."""
     has_c = False
+    has_s = False
     index = 0
     while index < len(args):
         arg = args[index]
@@ -804,20 +829,26 @@ def _shell_command_string(args: List[str]) -> Optional[str]:
             continue
         if arg.startswith("-") and len(arg) > 1:
             has_c = has_c or "c" in arg[1:]
+            has_s = has_s or "s" in arg[1:]
             index += 1
             continue
         break
-    if has_c and index < len(args):
-        return args[index]
-    return None
+    if index >= len(args):
+        return None, None
+    if has_c:
+        return args[index], None
+    return None, None if has_s else args[index]
 
 
-def _note_activation_script(args: List[str], target: Target, state: _State) -> None:
-    # `source ~/venv/bin/activate` makes that venv lead PATH; conda's `source <base>/bin/activate ENV`
-    # activates ENV of that installation (its base without an argument).
+def _note_activation_script(args: List[str], target: Target, state: _State) -> bool:
+    """Note what ``source .../bin/activate [ENV]`` activates; False for any other script.
+
+    ``source ~/venv/bin/activate`` makes that venv lead PATH; conda's ``source <base>/bin/activate
+    ENV`` activates ENV of that installation (its base without an argument).
+    """
     path = _expand(args[0], target, state)
     if os.path.basename(path) != "activate" or os.path.basename(os.path.dirname(path)) != "bin":
-        return
+        return False
     base = os.path.dirname(os.path.dirname(path))
     chosen = args[1] if len(args) > 1 else None
     if chosen is None:
@@ -825,7 +856,7 @@ def _note_activation_script(args: List[str], target: Target, state: _State) -> N
             os.path.join(base, "pyvenv.cfg")
         )
         _activate(base, "CONDA_PREFIX" if conda_like else "VIRTUAL_ENV", state)
-        return
+        return True
     if "/" in chosen or chosen.startswith("~"):
         prefix = _expand(chosen, target, state)
     elif chosen in ("base", "root"):
@@ -834,6 +865,7 @@ def _note_activation_script(args: List[str], target: Target, state: _State) -> N
         candidate = os.path.join(base, "envs", chosen)
         prefix = candidate if os.path.isdir(candidate) else _conda_env_prefix(chosen, target, state)
     _activate(prefix, "CONDA_PREFIX", state)
+    return True
 
 
 def _python_module(args: List[str]) -> Tuple[Optional[str], List[str]]:
