@@ -149,6 +149,20 @@ def test_full_lifecycle_with_two_users_and_an_admin(store: RequestStore) -> None
     assert datetime.fromisoformat(document["created_at"]) == request.created_at
 
 
+def test_a_decision_without_a_comment_keeps_the_earlier_comment(store: RequestStore) -> None:
+    # Given a request approved with a comment
+    request, _ = store.create(ENV, ["h5py"], "HDF5 files", "alice")
+    store.transition(request.id, "root-admin", "approved", "Going into isis4.4.0")
+    # When it is marked done without one
+    done = store.transition(request.id, "root-admin", "done")
+    # Then the request still says what the admin said, and the history has both decisions as made
+    assert done.admin_comment == "Going into isis4.4.0"
+    assert [(c.to_status, c.comment) for c in done.history[1:]] == [
+        ("approved", "Going into isis4.4.0"),
+        ("done", ""),
+    ]
+
+
 def test_duplicates_fold_into_supporters(store: RequestStore) -> None:
     # Given an open request for two specs
     first, _ = store.create(ENV, ["Polars  >=1.0", " numpy"], "joins", "alice")

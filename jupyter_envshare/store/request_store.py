@@ -486,7 +486,8 @@ class RequestStore:
         )
         row.status = status
         row.updated_at = now
-        if admin:
+        if admin and comment:
+            # the latest thing an admin said about it: a decision without a comment keeps the earlier one
             row.admin_comment = comment
 
     def _open_or_support(
