@@ -11,6 +11,7 @@ import type {
   IKernelUsage,
   IPackage,
   IPackageAttempts,
+  ISupporter,
   IUsage,
   RequestStatus
 } from './models';
@@ -166,6 +167,11 @@ export function people(request: IInstallRequest): string[] {
   return [
     ...new Set([request.requester, ...request.supporters.map(s => s.user)])
   ].filter(user => user !== '');
+}
+
+/** Those who support a request besides its requester. */
+export function otherSupporters(request: IInstallRequest): ISupporter[] {
+  return request.supporters.filter(s => s.user !== request.requester);
 }
 
 /** "1 person needs this" / "3 people need this". */

@@ -132,13 +132,20 @@ export class EnvShareModel implements IDisposable {
     return filed;
   }
 
-  /** Support, withdraw, approve, reject or mark done. */
+  /** Support, withdraw, approve, reject or mark done; the lists are reloaded either way. */
   async act(
     id: number,
     action: RequestAction,
     comment = ''
   ): Promise<IInstallRequest> {
-    const request = await this.client.actOnRequest(id, action, comment);
+    let request: IInstallRequest;
+    try {
+      request = await this.client.actOnRequest(id, action, comment);
+    } catch (reason) {
+      // A refused action mostly means the lists are out of date: someone else acted first.
+      void this._refreshRequests();
+      throw reason;
+    }
     this._requestsChanged.emit(request);
     void this._refreshRequests();
     return request;

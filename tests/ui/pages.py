@@ -6,6 +6,7 @@ check that the panel is labelled.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,11 +64,26 @@ def admin_queue(page: Page, show: str = "Open or approved") -> Locator:
     return queue
 
 
+def comment_box(card: Locator) -> Locator:
+    """The admin's comment for the requester, on a card in the queue."""
+    return card.get_by_role("textbox", name="Comment for the requester (optional)")
+
+
 def act_on_request(card: Locator, request_id: int, action: str, comment: str = "") -> None:
     """As an admin, write ``comment`` for the requester and click ``action`` ("Reject", "Mark done")."""
     if comment:
-        card.get_by_role("textbox", name="Comment for the requester (optional)").fill(comment)
+        comment_box(card).fill(comment)
     card.get_by_role("button", name=f"{action} request #{request_id}", exact=True).click()
+
+
+def queue_outcome(queue: Locator) -> Locator:
+    """The queue's status line: what the admin's last action did, above the list."""
+    return queue.locator(".jp-envshare-QueueOutcome").get_by_role("status")
+
+
+def withdraw_dialog(page: Page, request_id: int) -> Locator:
+    """The dialog asking to confirm withdrawing request ``request_id`` (named by its title and text)."""
+    return page.get_by_role("dialog", name=re.compile(rf"^Withdraw request #{request_id}\?"))
 
 
 def env_items(page: Page) -> Locator:

@@ -5,9 +5,11 @@ environment, opens a notebook on a shared kernel, is stopped by the install guar
 request from its advice, files another from the form (after a validation error); bob supports
 one and asks for the other again; an admin approves from the queue and copies the spec patch;
 alice sees the new status. Then the rest of a request's life, each step on a request of its
-own filed through the API (so it does not depend on the story): bob withdraws his open request;
-the admin rejects one with a comment, and marks an approved one done. Every step saves a
-screenshot under test-artifacts/ui/, and the browser console must stay free of errors.
+own filed through the API (so it does not depend on the story): bob withdraws his open request
+(declining once, then confirming though alice supports it); the admin rejects one with a comment
+and marks an approved one done (Enter in the comment box deciding nothing), and reads why an
+action on an out-of-date card was refused. Every step saves a screenshot under test-artifacts/ui/,
+and the browser console must stay free of errors.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from .pages import (
     act_on_request,
     active_notebook,
     admin_queue,
+    comment_box,
     detail_view,
     env_items,
     my_request,
     open_env,
     output_of,
+    queue_outcome,
     refresh,
     request_card,
     request_status,
@@ -42,6 +46,7 @@ from .pages import (
     sidebar,
     sidebar_tab,
     wait_kernel_idle,
+    withdraw_dialog,
 )
 from .server import LabServer
 from .site import DRIFTED, GIT_REMOTE, IN_SYNC, OVERLAY, UiSite
@@ -57,6 +62,9 @@ REJECT_COMMENT = "isis already reads HDF5 cubes: use isis.io.read_cube instead o
 NETCDF_REASON = "Exporting the mosaics as NetCDF for the climate group"
 APPROVE_COMMENT = "Approved; it goes into the next rebuild."
 DONE_COMMENT = "Published: isis4.2.0 now has netcdf4."
+ZARR_REASON = "Chunked arrays for the new mosaics"
+XARRAY_REASON = "Labelled arrays for the mosaics"
+XARRAY_COMMENT = "isis4.3.0 ships xarray already: use that environment."
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +442,10 @@ def test_admin_approves_from_the_queue(admin: Session, story: dict[str, Any]) ->
         polars.get_by_role("button", name=f"Approve request #{story['polars']}").click()
         expect(polars.locator(".jp-envshare-RequestBadge-approved")).to_have_text("Approved")
     expect(polars).to_contain_text(ADMIN_COMMENT)
+    # The queue says so; the card stays in this view, and keeps the focus its button had
+    expect(queue_outcome(queue)).to_contain_text(f"#{story['polars']} is now approved.")
+    expect(queue_outcome(queue)).not_to_contain_text("listed under")
+    expect(polars).to_be_focused()
 
     # The spec patch adds polars to the environment.yml, ready to copy
     polars.get_by_text("Spec patch (environment.yml)").click()
@@ -501,18 +513,48 @@ def test_requester_withdraws_an_open_request(bob: Session, lab: LabServer) -> No
     card.scroll_into_view_if_needed()
     bob.shot("30-my-request-open")
 
-    # When he withdraws it from "My requests"
+    # When he clicks "Withdraw" in "My requests", he is asked first, since it cannot be undone
     withdraw = card.get_by_role("button", name=f"Withdraw request #{request_id}", exact=True)
+    withdraw.click()
+    dialog = withdraw_dialog(page, request_id)
+    expect(dialog).to_contain_text(
+        f"pyarrow >=15 in {DRIFTED} will no longer be asked for. This cannot be undone."
+    )
+    expect(dialog).not_to_contain_text("support")
+    # and "Keep it" is the default (focused, so Enter keeps it too)
+    keep = dialog.get_by_role("button", name="Keep it")
+    expect(keep).to_be_focused()
+    bob.shot("31-withdraw-confirm")
+    # Then declining keeps the request open, on screen and on the server
+    keep.click()
+    expect(dialog).to_have_count(0)
+    expect(request_status(card)).to_have_text("Open")
+    expect(withdraw).to_be_focused()
+    assert request_as(lab, "bob", request_id)["status"] == "open"
+
+    # Given alice needs it too
+    act_as(lab, "alice", request_id, "support")
+    refresh(page)
+    expect(card).to_contain_text("2 people need this")
+    # When he withdraws it all the same, the dialog says it is withdrawn for alice too
+    withdraw.click()
+    expect(dialog).to_contain_text(
+        "This cannot be undone. 1 other person supports it (alice): it will be withdrawn for them too."
+    )
+    bob.shot("32-withdraw-confirm-supported")
     with bob.timed("withdraw a request"):
-        withdraw.click()
+        dialog.get_by_role("button", name="Withdraw", exact=True).click()
         expect(request_status(card)).to_have_text("Withdrawn")
+    expect(dialog).to_have_count(0)
+    # and the focus, whose button is gone, is left on the card
+    expect(card).to_be_focused()
     # Then it stays in his list as withdrawn, with nothing left to do on it,
     expect(withdraw).to_have_count(0)
     expect(card.get_by_role("button")).to_have_count(0)
     # and it is no longer an open request on the environment
     expect(listed).to_have_count(0)
     card.scroll_into_view_if_needed()
-    bob.shot("31-my-request-withdrawn")
+    bob.shot("33-my-request-withdrawn")
 
     # And the server has it withdrawn by bob, without an admin comment
     withdrawn = request_as(lab, "bob", request_id)
@@ -528,27 +570,45 @@ def test_admin_rejects_a_request_with_a_comment(admin: Session, bob: Session, la
     # Given an open request of bob's in the admin's queue
     request_id = file_request(lab, "bob", DRIFTED, ["h5py"], H5PY_REASON)
     refresh(page)
-    card = request_card(admin_queue(page), request_id)
+    queue = admin_queue(page)
+    card = request_card(queue, request_id)
     expect(request_status(card)).to_have_text("Open")
     expect(card).to_contain_text(H5PY_REASON)
 
-    # When the admin says why and clicks "Reject"
+    # When the admin types why and presses Enter in the comment box
+    comment = comment_box(card)
+    comment.press_sequentially(REJECT_COMMENT)
+    comment.press("Enter")
+    # Then Enter is a new line, not a decision: nothing was approved
+    expect(comment).to_have_value(REJECT_COMMENT + "\n")
+    expect(card.get_by_role("button", name=f"Approve request #{request_id}", exact=True)).to_be_enabled()
+    expect(queue_outcome(queue)).to_have_text("")
+    assert request_as(lab, "bob", request_id)["status"] == "open"
+    admin.shot("34-queue-comment-typed")
+
+    # When the admin clicks "Reject"
     with admin.timed("reject a request"):
-        act_on_request(card, request_id, "Reject", REJECT_COMMENT)
+        act_on_request(card, request_id, "Reject")
         # Then it leaves the queue of open or approved requests
         expect(card).to_have_count(0)
-    admin.shot("32-queue-after-reject")
-    # and the "Rejected" view shows it rejected, with the comment and nothing left to do on it
-    card = request_card(admin_queue(page, "Rejected"), request_id)
+    # and the queue says what became of it and where it went, with the focus there
+    outcome = queue_outcome(queue)
+    expect(outcome).to_contain_text(f"#{request_id} is now rejected. It is listed under Rejected.")
+    expect(queue.locator(".jp-envshare-QueueOutcome")).to_be_focused()
+    admin.shot("35-queue-after-reject")
+    # and "Show rejected requests" shows it rejected, with the comment and nothing left to do on it
+    queue.get_by_role("button", name="Show rejected requests").click()
+    expect(queue.get_by_role("combobox", name="Show")).to_have_value("rejected")
+    expect(outcome).to_have_text("")
     expect(request_status(card)).to_have_text("Rejected")
     expect(card).to_contain_text(f"Comment from admin: {REJECT_COMMENT}")
     expect(card.get_by_role("textbox")).to_have_count(0)
     expect(card.get_by_role("button")).to_have_count(0)
     expect(card.get_by_text("Spec patch (environment.yml)")).to_have_count(0)
     card.scroll_into_view_if_needed()
-    admin.shot("33-queue-rejected")
+    admin.shot("36-queue-rejected")
 
-    # And the server recorded the admin's decision and comment
+    # And the server recorded the admin's decision and comment (trimmed), and no approval before it
     rejected = request_as(lab, "bob", request_id)
     assert rejected["status"] == "rejected"
     assert rejected["admin_comment"] == REJECT_COMMENT
@@ -561,7 +621,7 @@ def test_admin_rejects_a_request_with_a_comment(admin: Session, bob: Session, la
     expect(mine).to_contain_text(f"Comment from admin: {REJECT_COMMENT}")
     expect(mine.get_by_role("button", name=f"Withdraw request #{request_id}")).to_have_count(0)
     mine.scroll_into_view_if_needed()
-    bob.shot("34-my-request-rejected")
+    bob.shot("37-my-request-rejected")
     admin_queue(page)  # back to the queue's default view
     assert_clean_console(admin, bob)
 
@@ -572,20 +632,30 @@ def test_admin_marks_an_approved_request_done(admin: Session, lab: LabServer) ->
     request_id = file_request(lab, "bob", DRIFTED, ["netcdf4"], NETCDF_REASON)
     act_as(lab, "admin", request_id, "approve", APPROVE_COMMENT)
     refresh(page)
-    card = request_card(admin_queue(page), request_id)
+    queue = admin_queue(page)
+    card = request_card(queue, request_id)
     expect(request_status(card)).to_have_text("Approved")
     expect(card).to_contain_text(f"Comment from admin: {APPROVE_COMMENT}")
     # An approved request can still be rejected; marking it done is the first action
     expect(card.get_by_role("button", name=f"Reject request #{request_id}", exact=True)).to_be_enabled()
     expect(card.get_by_role("button").first).to_have_accessible_name(f"Mark done request #{request_id}")
+    # which Enter in the comment box does not trigger
+    comment_box(card).press_sequentially(DONE_COMMENT)
+    comment_box(card).press("Enter")
+    expect(comment_box(card)).to_have_value(DONE_COMMENT + "\n")
+    assert request_as(lab, "bob", request_id)["status"] == "approved"
     card.scroll_into_view_if_needed()
-    admin.shot("35-queue-approved")
+    admin.shot("38-queue-approved")
 
-    # When the admin says where it is published and clicks "Mark done"
+    # When the admin, having said where it is published, clicks "Mark done"
     with admin.timed("mark a request done"):
-        act_on_request(card, request_id, "Mark done", DONE_COMMENT)
+        act_on_request(card, request_id, "Mark done")
         # Then it leaves the queue of open or approved requests
         expect(card).to_have_count(0)
+    # and the queue says so
+    expect(queue_outcome(queue)).to_contain_text(f"#{request_id} is now done. It is listed under Done.")
+    expect(queue.get_by_role("button", name="Show done requests")).to_be_visible()
+    admin.shot("39-queue-after-done")
     # and the "Done" view shows it done, with the new comment and nothing left to decide
     card = request_card(admin_queue(page, "Done"), request_id)
     expect(request_status(card)).to_have_text("Done")
@@ -597,7 +667,7 @@ def test_admin_marks_an_approved_request_done(admin: Session, lab: LabServer) ->
     card.get_by_text("Spec patch (environment.yml)").click()
     expect(card.locator(".jp-envshare-Diff")).to_contain_text("+  - netcdf4")
     card.scroll_into_view_if_needed()
-    admin.shot("36-queue-done")
+    admin.shot("40-queue-done")
 
     # And the server has the whole history: filed by bob, approved, then done by the admin
     finished = request_as(lab, "bob", request_id)
@@ -610,6 +680,32 @@ def test_admin_marks_an_approved_request_done(admin: Session, lab: LabServer) ->
     ]
     admin_queue(page)  # back to the queue's default view
     assert_clean_console(admin)
+
+
+def test_admin_sees_why_an_action_failed_after_the_card_left(admin: Session, lab: LabServer) -> None:
+    page = admin.page
+    # Given an open request in the admin's queue
+    request_id = file_request(lab, "bob", DRIFTED, ["zarr"], ZARR_REASON)
+    refresh(page)
+    queue = admin_queue(page)
+    card = request_card(queue, request_id)
+    expect(request_status(card)).to_have_text("Open")
+    # that is rejected meanwhile, as from another browser tab (this one has not refreshed yet)
+    act_as(lab, "admin", request_id, "reject", "Duplicate of the xarray request.")
+    expect(request_status(card)).to_have_text("Open")
+
+    # When the admin approves it from the stale card
+    act_on_request(card, request_id, "Approve")
+    # Then the server's refusal is shown above the list, and stays once the queue reloads and
+    # the rejected request leaves the view
+    failure = queue.locator(".jp-envshare-QueueOutcome").get_by_role("alert")
+    expect(failure).to_contain_text(f"Request #{request_id} is rejected; it cannot become approved.")
+    expect(card).to_have_count(0)
+    expect(failure).to_be_visible()
+    admin.shot("41-queue-action-refused")
+    assert request_as(lab, "bob", request_id)["status"] == "rejected"
+    # The only console error is Chromium's report of the refused PATCH.
+    assert_clean_console(admin, expected=re.compile(r"Failed to load resource: .*409"))
 
 
 def test_failures_are_explained(browser: Browser, lab: LabServer) -> None:
@@ -652,7 +748,7 @@ def test_failures_are_explained(browser: Browser, lab: LabServer) -> None:
     )
 
 
-def test_dark_theme(alice: Session, admin: Session) -> None:
+def test_dark_theme(alice: Session, admin: Session, lab: LabServer) -> None:
     page = alice.page
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=30_000)
@@ -669,6 +765,13 @@ def test_dark_theme(alice: Session, admin: Session) -> None:
     expect(admin.page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=60_000)
     sidebar_tab(admin.page, "Queue")
     admin.shot("27-dark-queue")
+    # The outcome of an admin action, above the queue
+    request_id = file_request(lab, "bob", DRIFTED, ["xarray"], XARRAY_REASON)
+    refresh(admin.page)
+    queue = admin_queue(admin.page)
+    act_on_request(request_card(queue, request_id), request_id, "Reject", XARRAY_COMMENT)
+    expect(queue_outcome(queue)).to_contain_text(f"#{request_id} is now rejected.")
+    admin.shot("28-dark-queue-outcome")
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
     expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1, timeout=30_000)
     assert_clean_console(alice, admin)

@@ -32,6 +32,14 @@ function matches(request: IInstallRequest, filter: QueueFilter): boolean {
   return request.status === filter;
 }
 
+/**
+ * What the last admin action did. Shown above the list, not in the card: the queue reloads
+ * right after an action, and the card leaves a view that no longer matches its status.
+ */
+type Outcome =
+  | { kind: 'updated'; request: IInstallRequest; movedTo: QueueFilter | null }
+  | { kind: 'failed'; error: unknown; what: string };
+
 /** The request queue across environments (admins). */
 export function AdminQueue(props: {
   model: EnvShareModel;
@@ -39,12 +47,46 @@ export function AdminQueue(props: {
   const { model } = props;
   useSignal(model.changed);
   const [filter, setFilter] = React.useState<QueueFilter>('pending');
+  const [outcome, setOutcome] = React.useState<Outcome | null>(null);
+  // The filter when an action ends, which may differ from the one when it started.
+  const filterRef = React.useRef(filter);
+  filterRef.current = filter;
+  const queueRef = React.useRef<HTMLDivElement>(null);
+  const outcomeRef = React.useRef<HTMLDivElement>(null);
   const queue = model.queue;
   const shown = queue.value
     ? sortByDemand(queue.value.filter(r => matches(r, filter)))
     : null;
+
+  const show = (next: QueueFilter): void => {
+    setFilter(next);
+    setOutcome(null);
+  };
+  // The button an action was taken with goes away with the old status (and the card may leave
+  // the view): the focus moves to the card, or to the outcome, rather than to the page.
+  const onUpdated = (request: IInstallRequest, takeFocus: boolean): void => {
+    const stays = matches(request, filterRef.current);
+    setOutcome({
+      kind: 'updated',
+      request,
+      movedTo: stays ? null : request.status
+    });
+    if (takeFocus) {
+      const card = queueRef.current?.querySelector<HTMLElement>(
+        `.jp-envshare-RequestCard[data-request-id="${String(request.id)}"]`
+      );
+      (stays && card ? card : outcomeRef.current)?.focus();
+    }
+  };
+  const onFailed = (error: unknown, what: string, takeFocus: boolean): void => {
+    setOutcome({ kind: 'failed', error, what });
+    if (takeFocus) {
+      outcomeRef.current?.focus();
+    }
+  };
+
   return (
-    <div className="jp-envshare-Queue">
+    <div className="jp-envshare-Queue" ref={queueRef}>
       <div className="jp-envshare-Filters">
         <label className="jp-envshare-Label" htmlFor="jp-envshare-queue-filter">
           Show
@@ -54,7 +96,7 @@ export function AdminQueue(props: {
           className="jp-envshare-Select"
           value={filter}
           onChange={e => {
-            setFilter(e.target.value as QueueFilter);
+            show(e.target.value as QueueFilter);
           }}
         >
           {FILTERS.map(f => (
@@ -63,6 +105,44 @@ export function AdminQueue(props: {
             </option>
           ))}
         </select>
+      </div>
+      <div
+        ref={outcomeRef}
+        tabIndex={-1}
+        className={`jp-envshare-QueueOutcome${outcome ? ' jp-mod-shown' : ''}`}
+      >
+        {/* Always rendered, so screen readers announce what is put in it. */}
+        <div
+          role="status"
+          aria-live="polite"
+          className="jp-envshare-QueueOutcome-status"
+        >
+          {outcome?.kind === 'updated' && (
+            <p className="jp-envshare-QueueOutcome-text">
+              <span
+                className="jp-envshare-QueueOutcome-glyph"
+                aria-hidden="true"
+              >
+                ✓
+              </span>
+              {outcomeText(outcome.request, outcome.movedTo)}
+            </p>
+          )}
+        </div>
+        {outcome?.kind === 'updated' && outcome.movedTo !== null && (
+          <button
+            type="button"
+            className="jp-envshare-LinkButton"
+            onClick={() => {
+              show(outcome.request.status);
+            }}
+          >
+            Show {filterLabel(outcome.request.status).toLowerCase()} requests
+          </button>
+        )}
+        {outcome?.kind === 'failed' && (
+          <ErrorNotice error={outcome.error} what={outcome.what} />
+        )}
       </div>
       <ErrorNotice
         error={queue.error}
@@ -84,11 +164,34 @@ export function AdminQueue(props: {
       )}
       {shown?.map(request => (
         <RequestCard key={request.id} request={request}>
-          <AdminActions model={model} request={request} />
+          <AdminActions
+            model={model}
+            request={request}
+            onStart={() => {
+              setOutcome(null);
+            }}
+            onUpdated={onUpdated}
+            onFailed={onFailed}
+          />
         </RequestCard>
       ))}
     </div>
   );
+}
+
+function filterLabel(filter: QueueFilter): string {
+  return FILTERS.find(f => f.value === filter)?.label ?? filter;
+}
+
+/** "#12 is now rejected. It is listed under Rejected." */
+function outcomeText(
+  request: IInstallRequest,
+  movedTo: QueueFilter | null
+): string {
+  const text = `#${String(request.id)} is now ${request.status}.`;
+  return movedTo === null
+    ? text
+    : `${text} It is listed under ${filterLabel(movedTo)}.`;
 }
 
 const ACTIONS: Readonly<Record<RequestStatus, readonly RequestAction[]>> = {
@@ -107,41 +210,72 @@ const ACTION_LABELS: Readonly<Record<RequestAction, string>> = {
   withdraw: 'Withdraw'
 };
 
-/** Approve / reject / done with a comment, and the spec patch. */
+/** What an action was doing, for its error message ("… while rejecting request #12."). */
+function actionDoing(action: RequestAction, id: number): string {
+  const request = `request #${String(id)}`;
+  switch (action) {
+    case 'approve':
+      return `approving ${request}`;
+    case 'reject':
+      return `rejecting ${request}`;
+    case 'done':
+      return `marking ${request} done`;
+    case 'support':
+      return `supporting ${request}`;
+    case 'withdraw':
+      return `withdrawing ${request}`;
+  }
+}
+
+/**
+ * Approve / reject / done with a comment, and the spec patch. The outcome is reported to the
+ * queue, which shows it even when the card leaves the view.
+ */
 function AdminActions(props: {
   model: EnvShareModel;
   request: IInstallRequest;
+  onStart: () => void;
+  /** `takeFocus`: the focus was on this card's actions and has not gone elsewhere since. */
+  onUpdated: (request: IInstallRequest, takeFocus: boolean) => void;
+  onFailed: (error: unknown, what: string, takeFocus: boolean) => void;
 }): React.ReactElement {
   const { model, request } = props;
   const [comment, setComment] = React.useState('');
   const [busy, setBusy] = React.useState<RequestAction | null>(null);
-  const [error, setError] = React.useState<unknown>(null);
-  const [done, setDone] = React.useState('');
   const actions = ACTIONS[request.status];
   const commentId = `jp-envshare-comment-${String(request.id)}`;
 
+  const rootRef = React.useRef<HTMLDivElement>(null);
+
   const act = async (action: RequestAction): Promise<void> => {
+    const focused = rootRef.current?.contains(document.activeElement) ?? false;
+    // A disabled button loses the focus to the page: that is not going elsewhere.
+    const takeFocus = (): boolean =>
+      focused &&
+      (document.activeElement === null ||
+        document.activeElement === document.body ||
+        (rootRef.current?.contains(document.activeElement) ?? false));
     setBusy(action);
-    setError(null);
-    setDone('');
+    props.onStart();
     try {
       const updated = await model.act(request.id, action, comment.trim());
       setComment('');
-      setDone(`#${String(updated.id)} is now ${updated.status}.`);
+      props.onUpdated(updated, takeFocus());
     } catch (reason) {
-      setError(reason);
+      props.onFailed(reason, actionDoing(action, request.id), takeFocus());
     } finally {
       setBusy(null);
     }
   };
 
   return (
-    <div className="jp-envshare-AdminActions">
+    <div className="jp-envshare-AdminActions" ref={rootRef}>
       {actions.length > 0 && (
         <>
           <label className="jp-envshare-Label" htmlFor={commentId}>
             Comment for the requester (optional)
           </label>
+          {/* Enter is a new line here: a decision takes a click on its own button. */}
           <textarea
             id={commentId}
             className="jp-envshare-Input jp-envshare-Textarea"
@@ -150,14 +284,6 @@ function AdminActions(props: {
             value={comment}
             onChange={e => {
               setComment(e.target.value);
-            }}
-            onKeyDown={e => {
-              // Enter approves (or marks done): the first action; Shift+Enter is a new line.
-              const first = actions[0];
-              if (e.key === 'Enter' && !e.shiftKey && first && busy === null) {
-                e.preventDefault();
-                void act(first);
-              }
             }}
           />
           <div className="jp-envshare-Actions">
@@ -180,10 +306,6 @@ function AdminActions(props: {
           </div>
         </>
       )}
-      <div role="status" aria-live="polite" className="jp-envshare-Outcome">
-        {done && <p className="jp-envshare-Success">{done}</p>}
-      </div>
-      <ErrorNotice error={error} what="updating the request" />
       {request.status !== 'rejected' && request.status !== 'withdrawn' && (
         <PatchView model={model} request={request} />
       )}

@@ -1,9 +1,10 @@
 /**
  * One request for an addition to a shared environment, and what a user can do with it.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { adminComment, demandText, people } from '../format';
+import { adminComment, demandText, otherSupporters, people } from '../format';
 import type { IInstallRequest, RequestAction } from '../models';
 import type { EnvShareModel } from '../state';
 import { ErrorNotice, RequestStatusBadge, When } from './common';
@@ -16,12 +17,14 @@ export function RequestCard(props: {
 }): React.ReactElement {
   const { request } = props;
   const comment = adminComment(request);
-  const others = request.supporters.filter(s => s.user !== request.requester);
+  const others = otherSupporters(request);
   const titleId = `jp-envshare-request-${String(request.id)}-title`;
   return (
     <article
       className="jp-envshare-RequestCard"
       aria-labelledby={titleId}
+      // Focusable by script only: where the focus goes when the button used is gone.
+      tabIndex={-1}
       data-request-id={request.id}
       data-status={request.status}
     >
@@ -151,7 +154,7 @@ export function SupportAction(props: {
   );
 }
 
-/** Withdraw one's own open request. */
+/** Withdraw one's own open request, once confirmed: it cannot be undone. */
 export function WithdrawAction(props: {
   model: EnvShareModel;
   request: IInstallRequest;
@@ -159,6 +162,8 @@ export function WithdrawAction(props: {
   const { model, request } = props;
   const [busy, setBusy] = React.useState(false);
   const [error, setError] = React.useState<unknown>(null);
+  const buttonRef = React.useRef<HTMLButtonElement>(null);
+  const asking = React.useRef(false);
   if (
     request.status !== 'open' ||
     request.requester !== model.whoami.value?.name
@@ -166,19 +171,44 @@ export function WithdrawAction(props: {
     return null;
   }
   const withdraw = async (): Promise<void> => {
-    setBusy(true);
+    if (asking.current) {
+      return;
+    }
+    asking.current = true;
     setError(null);
     try {
+      // Ask about the request as it is now: others may have +1'd it since the list loaded.
+      const current = await model.client.getRequest(request.id);
+      if (current.status !== 'open') {
+        await model.refresh();
+        return;
+      }
+      // The button stays enabled until confirmed, so the dialog gives the focus back to it.
+      if (!(await confirmWithdraw(current))) {
+        return;
+      }
+      setBusy(true);
       await model.act(request.id, 'withdraw' satisfies RequestAction);
+      // The button goes with the open status: leave the focus on the card, not the page.
+      const focused = document.activeElement;
+      if (
+        focused === null ||
+        focused === document.body ||
+        focused === buttonRef.current
+      ) {
+        buttonRef.current?.closest<HTMLElement>('article')?.focus();
+      }
     } catch (reason) {
       setError(reason);
     } finally {
+      asking.current = false;
       setBusy(false);
     }
   };
   return (
     <div className="jp-envshare-Actions">
       <button
+        ref={buttonRef}
         type="button"
         className="jp-envshare-Button"
         disabled={busy}
@@ -187,9 +217,37 @@ export function WithdrawAction(props: {
           void withdraw();
         }}
       >
-        Withdraw
+        {busy ? 'Withdraw…' : 'Withdraw'}
       </button>
       <ErrorNotice error={error} what="withdrawing the request" />
     </div>
   );
+}
+
+/**
+ * Whether the requester confirms withdrawing `request`; "Keep it" is the default, so Enter
+ * or Escape in the dialog withdraws nothing.
+ */
+async function confirmWithdraw(request: IInstallRequest): Promise<boolean> {
+  const others = otherSupporters(request).map(s => s.user);
+  const names = others.length <= 3 ? ` (${others.join(', ')})` : '';
+  const supported =
+    others.length === 0
+      ? ''
+      : others.length === 1
+        ? ` 1 other person supports it${names}: it will be withdrawn for them too.`
+        : ` ${String(others.length)} other people support it${names}: it will be withdrawn for them too.`;
+  const result = await showDialog({
+    title: `Withdraw request #${String(request.id)}?`,
+    // A string body is set as text (never HTML) and also names the dialog for screen readers.
+    body:
+      `${request.specs.join(', ')} in ${request.env} will no longer be asked for. ` +
+      `This cannot be undone.${supported}`,
+    buttons: [
+      Dialog.cancelButton({ label: 'Keep it' }),
+      Dialog.warnButton({ label: 'Withdraw' })
+    ],
+    defaultButton: 0
+  });
+  return result.button.accept;
 }
