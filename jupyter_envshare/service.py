@@ -101,9 +101,9 @@ class EnvService:
         """One environment by name, or EnvNotFound (also for ones the caller may not see).
 
         ``max_age``: seconds the view may be old (the disk is checked when it is older, or when the
-        name is not in it: an environment published a moment ago is found at once)."""
+        name is not in it or not allowed: one published or allowed a moment ago is found at once)."""
         record = self.discovery.snapshot(max_age=max_age).env(name)
-        if record is None and max_age:
+        if max_age and (record is None or not (include_hidden or record.allowed)):
             record = self.discovery.snapshot().env(name)
         if record is None or not (include_hidden or record.allowed):
             raise EnvNotFound(f"No shared environment called {name!r}. GET envs lists the ones you can use.")

@@ -142,8 +142,16 @@ STOPPED = [
     ("pip install x 2>/dev/null", ["x"]),
     ("pip install x 2>&1 | tee log", ["x"]),
     ("pip install x >/dev/null 2>&1 &", ["x"]),
-    # pip takes unambiguous prefixes of its long options (optparse)
+    # pip takes unambiguous prefixes of its long options (optparse): before the subcommand, of
+    # its general options only
     ("PIP_TARGET=/tmp/lib pip --isol install x", ["x"]),
+    ("PIP_TARGET=/tmp/lib pip --i install x", ["x"]),
+    ("pip --pro http://proxy:3128 install numpy", ["numpy"]),
+    ("pip --ex i install numpy", ["numpy"]),
+    (f"~/venv/bin/pip --pyth {PREFIX}/bin/python install numpy", ["numpy"]),
+    # and an option pip does not know before it cannot hide the install
+    ("pip --frobnicate value install numpy", ["numpy"]),
+    ("pip install --no-use x", ["x"]),
     ("pip install --us x", ["x"]),
     ("pip install --index https://example.org/simple x", ["x"]),
     ("pip install --upl 2025-01-01 x", ["x"]),
@@ -230,15 +238,25 @@ PASSED = [
 
 def test_the_guard_knows_every_long_option_of_this_pip() -> None:
     """A prefix of a long option means that option only if the guard knows all of pip's options."""
-    from envshare_guard.commands import PIP_LONG_FLAGS, PIP_VALUE_OPTIONS
+    from envshare_guard.commands import (
+        PIP_GENERAL_LONG,
+        PIP_GENERAL_VALUE_OPTIONS,
+        PIP_SUBCOMMAND_LONG,
+        PIP_VALUE_OPTIONS,
+    )
+    from pip._internal.cli.main_parser import create_main_parser
     from pip._internal.commands import create_command
 
+    parsers = {"": (create_main_parser(), PIP_GENERAL_LONG, PIP_GENERAL_VALUE_OPTIONS)}
     for command in ("install", "uninstall"):
-        parser = create_command(command).parser
+        parsers[command] = (create_command(command).parser, PIP_SUBCOMMAND_LONG[command], PIP_VALUE_OPTIONS)
+    for command, (parser, known, values) in parsers.items():
         takes_value = {name: option.takes_value() for name, option in parser._long_opt.items()}
-        # Then each is known, as taking a value or not, as this pip has it
-        assert {n for n, v in takes_value.items() if v} <= PIP_VALUE_OPTIONS, command
-        assert {n for n, v in takes_value.items() if not v} <= PIP_LONG_FLAGS, command
+        # Then each is known where pip takes it (before the subcommand: the general ones only)
+        assert set(takes_value) <= known, command
+        # and known as taking a value or not, as this pip has it
+        assert {n for n, v in takes_value.items() if v} <= values, command
+        assert not {n for n, v in takes_value.items() if not v} & values, command
 
 
 @pytest.mark.parametrize(("command", "specs"), STOPPED)
@@ -752,12 +770,23 @@ def test_scripts_run_by_a_shell_are_read(tmp_path: Path) -> None:
     assert stopped("bash setup.sh") == [["polars"]]
     assert stopped("sh -e ./setup.sh arg") == [["polars"]]
     assert stopped(f"bash {tmp_path}/setup.sh") == [["polars"]]
-    # and a sourced script changes the shell that sources it, a script run by a child shell does not
-    assert stopped("source elsewhere.sh && pip install x") == []
-    assert stopped(". ./elsewhere.sh; pip install x") == []
+    assert stopped("bash -eo pipefail setup.sh") == [["polars"]]
+    assert stopped("sh -euo pipefail ./setup.sh") == [["polars"]]
+    assert stopped("source setup.sh") == [["polars"]]
+    # and what a script changes is never taken to point pip elsewhere: a child shell's changes do not
+    # come back, and a sourced script's may not happen
     assert stopped("bash elsewhere.sh && pip install x") == [["x"]]
-    # and a script that sources itself is read a bounded number of times
+    assert stopped("source elsewhere.sh && pip install x") == [["x"]]
+    (tmp_path / "bashrc").write_text('[ -z "$PS1" ] && return\nconda activate ~/myenv\n')
+    assert stopped("source bashrc && python -m pip install numpy") == [["numpy"]]
+    assert stopped(". ./bashrc; conda install numpy") == [["numpy"]]
+    # and a script that sources itself is read a bounded number of times, however it fans out
     assert 1 <= len(stopped("bash loop.sh")) <= 4
+    (tmp_path / "fan.sh").write_text(". ./fan.sh\n" * 40 + "pip install x\n")
+    assert 1 <= len(stopped("bash fan.sh")) <= 16  # (40 ** 4 reads otherwise: hours)
+    # and a long script is read to its end (up to MAX_FILE_BYTES)
+    (tmp_path / "long.sh").write_text("# " + "x" * 120_000 + "\npip install y\n")
+    assert stopped("bash long.sh") == [["y"]]
     # and what cannot be read as a regular file is not read (nor waited for)
     assert stopped("bash missing.sh") == []
     assert stopped("bash /dev/stdin") == []

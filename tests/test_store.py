@@ -163,6 +163,15 @@ def test_a_decision_without_a_comment_keeps_the_earlier_comment(store: RequestSt
     ]
 
 
+def test_specs_that_name_no_package_are_stored(store: RequestStore) -> None:
+    # A local path or a bare wildcard names no package: nothing to match attempts on, still a request
+    # (such a request intent in a spool must not stop the spool's other events from being counted)
+    request, created = store.create(ENV, ["./local"], "a local build", "alice")
+    assert (created, store.get(request.id).specs) == (True, ("./local",))
+    assert store.ingest([intent("bob", ["*"]), launch("bob")]) == 2
+    assert [u.launches for u in store.usage()[0]] == [1]
+
+
 def test_duplicates_fold_into_supporters(store: RequestStore) -> None:
     # Given an open request for two specs
     first, _ = store.create(ENV, ["Polars  >=1.0", " numpy"], "joins", "alice")

@@ -12,7 +12,7 @@ from ..config import current_user
 from ..install_requests import RequestService
 from ..store import RequestStore
 from ..store.spool_ingest import ingest_spool
-from .common import EXIT_OK, add_common, console, print_json, service_from_args, settings_from_args
+from .common import EXIT_OK, add_common, console, print_json, service_from_args, settings_from_args, warn
 
 DECISIONS = {"approve": "approved", "reject": "rejected", "done": "done"}
 
@@ -101,6 +101,11 @@ def cmd_usage(args: argparse.Namespace) -> int:
             last,
         )
     console().print(envs)
+    if not any(env["present"] for env in report["envs"]):
+        warn(
+            "no shared environment is visible from here (EnvShare.env_roots, env_prefixes, catalog): "
+            "the environments above are only those launched, and all look uninstalled"
+        )
     kernels = Table(title="kernel launches", title_justify="left")
     for column in ("ENV", "KERNEL", "KERNELSPEC", "LAUNCHES", "USERS", "LAST USED"):
         kernels.add_column(column)

@@ -518,9 +518,9 @@ class RequestStore:
             ).scalar_one_or_none()
             if request_id is None:
                 continue
-            connection.execute(
-                _NEW_PACKAGE, [{"request_id": request_id, "package": name} for name in package_names(specs)]
-            )
+            names = package_names(specs)
+            if names:  # a spec may name no package (`./local`, `*`): nothing to match attempts on
+                connection.execute(_NEW_PACKAGE, [{"request_id": request_id, "package": n} for n in names])
             connection.execute(
                 _NEW_CHANGE,
                 {

@@ -67,6 +67,7 @@ PIP_GENERAL_VALUE_OPTIONS = {
     "--use-feature",
     "--use-deprecated",
     "--resume-retries",
+    "--default-timeout",
 }
 PIP_VALUE_OPTIONS = PIP_GENERAL_VALUE_OPTIONS | {
     "-r",
@@ -100,7 +101,6 @@ PIP_VALUE_OPTIONS = PIP_GENERAL_VALUE_OPTIONS | {
     "--group",
     "--root-user-action",
     # aliases, newer options, and options of earlier pips
-    "--default-timeout",
     "--pypi-url",
     "--source",
     "--source-dir",
@@ -114,10 +114,11 @@ PIP_VALUE_OPTIONS = PIP_GENERAL_VALUE_OPTIONS | {
     "--install-option",
     "--build-option",
 }
-# pip's long options that take no value: general ones, install's and uninstall's, this pip's and
-# earlier ones'. pip (optparse) takes any unambiguous prefix of a long option for the option:
-# `--targ DIR` is `--target DIR`, so every long option is needed to tell what a prefix stands for.
-PIP_LONG_FLAGS = {
+# pip's long options that take no value. pip (optparse) takes any unambiguous prefix of a long option
+# for the option: `--targ DIR` is `--target DIR`. Before the subcommand only the general options
+# count; after it, the general ones and the subcommand's (pip 26's: options of earlier pips that no
+# longer exist would make some prefixes look ambiguous that pip resolves).
+PIP_GENERAL_FLAGS = {
     "--help",
     "--debug",
     "--isolated",
@@ -132,6 +133,8 @@ PIP_LONG_FLAGS = {
     "--no-color",
     "--no-python-version-warning",
     "--no-proxy-env",
+}
+PIP_INSTALL_FLAGS = {
     "--break-system-packages",
     "--check-build-dependencies",
     "--compile",
@@ -157,10 +160,18 @@ PIP_LONG_FLAGS = {
     "--prefer-binary",
     "--upgrade",
     "--use-pep517",
-    "--no-use-pep517",
-    "--yes",
 }
-PIP_LONG_OPTIONS = frozenset(PIP_LONG_FLAGS | {o for o in PIP_VALUE_OPTIONS if o.startswith("--")})
+PIP_UNINSTALL_FLAGS = {"--yes", "--break-system-packages"}
+_PIP_FORMER_OPTIONS = {"--install-option", "--build-option", "--global-option"}  # values, still read
+PIP_GENERAL_LONG = frozenset(PIP_GENERAL_FLAGS | PIP_GENERAL_VALUE_OPTIONS)
+PIP_SUBCOMMAND_LONG: Dict[str, FrozenSet[str]] = {
+    "install": frozenset(
+        PIP_GENERAL_LONG
+        | PIP_INSTALL_FLAGS
+        | {o for o in PIP_VALUE_OPTIONS if o.startswith("--") and o not in _PIP_FORMER_OPTIONS}
+    ),
+    "uninstall": frozenset(PIP_GENERAL_LONG | PIP_UNINSTALL_FLAGS | {"--requirement", "--root-user-action"}),
+}
 UV_PIP_MODIFY = {"install", "uninstall", "sync"}
 UV_VALUE_OPTIONS = PIP_VALUE_OPTIONS | {
     "-p",
@@ -241,6 +252,7 @@ MAX_COMMAND_CHARS = 100000
 MAX_SPEC_CHARS = 200
 MAX_FILE_BYTES = 256 * 1024
 MAX_SCRIPT_DEPTH = 4  # scripts read inside scripts (`bash a.sh`, a.sh sourcing b.sh, ...)
+MAX_SCRIPT_READS = 16  # scripts read while judging one command, however they fan out
 USER_SITE = "~/.local"
 
 
@@ -290,6 +302,7 @@ class _State:
     path_changed: bool = False  # PATH was assigned after the last activation
     cleared: bool = False  # started with an empty environment (`env -i`)
     depth: int = 0  # scripts being read inside one another (`bash a.sh` whose a.sh sources b.sh)
+    reads: List[int] = field(default_factory=lambda: [MAX_SCRIPT_READS])  # left for this analysis
 
     def child(self, inline: Mapping[str, Optional[str]], cleared: bool) -> "_State":
         """The state a child process (``bash -c``, ``conda run``) starts with."""
@@ -305,6 +318,20 @@ class _State:
             path_changed=self.path_changed or "PATH" in inline,
             cleared=self.cleared or cleared,
             depth=self.depth,
+            reads=self.reads,
+        )
+
+    def copy(self) -> "_State":
+        """The same shell state, whose changes do not come back (a sourced script's, see below)."""
+        return _State(
+            active=self.active,
+            variables=dict(self.variables),
+            exported=set(self.exported),
+            cwd=self.cwd,
+            path_changed=self.path_changed,
+            cleared=self.cleared,
+            depth=self.depth,
+            reads=self.reads,
         )
 
 
@@ -635,9 +662,9 @@ def _spellings(path: str) -> Set[str]:
 # -- one command -----------------------------------------------------------------------------------
 
 
-def _analyze_text(text: str, target: Target, state: _State) -> List[Verdict]:
+def _analyze_text(text: str, target: Target, state: _State, limit: int = MAX_COMMAND_CHARS) -> List[Verdict]:
     verdicts: List[Verdict] = []
-    for argv in split_commands(text[:MAX_COMMAND_CHARS]):
+    for argv in split_commands(text[:limit]):
         verdicts.extend(_analyze_argv(argv, target, state))
     return verdicts
 
@@ -657,8 +684,10 @@ def _analyze_argv(argv: List[str], target: Target, state: _State) -> List[Verdic
         return []
     if name in ("source", ".") and args:
         if not _note_activation_script(args, target, state):
-            # Another script, run by this very shell: what it does counts as if typed here.
-            return _analyze_script(args[0], target, state)
+            # Another script, run by this very shell: its commands are judged as if typed here, but
+            # what it changes (variables, activation, directory) is not taken on, as it may not
+            # happen (`[ -z "$PS1" ] && return` before `conda activate ~/mine`): never a milder verdict.
+            return _analyze_script(args[0], target, state.copy())
         return []
     if name == "deactivate":
         _deactivate(state, "VIRTUAL_ENV")
@@ -798,14 +827,15 @@ def _activate(prefix: str, variable: str, state: _State) -> None:
 def _analyze_script(path: str, target: Target, state: _State) -> List[Verdict]:
     """The verdicts on a shell script's commands, when it is a readable regular file (at most
     ``MAX_FILE_BYTES`` of it, ``MAX_SCRIPT_DEPTH`` scripts deep: a script may source itself)."""
-    if state.depth >= MAX_SCRIPT_DEPTH:
+    if state.depth >= MAX_SCRIPT_DEPTH or state.reads[0] <= 0:
         return []
+    state.reads[0] -= 1  # shared by every state of one analysis: `. a.sh` ten times reads at most that
     text = read_regular(_expand(path, target, state))
     if text is None:
         return []
     state.depth += 1
     try:
-        return _analyze_text(text, target, state)
+        return _analyze_text(text, target, state, limit=MAX_FILE_BYTES)
     finally:
         state.depth -= 1
 
@@ -824,13 +854,16 @@ def _shell_invocation(args: List[str]) -> Tuple[Optional[str], Optional[str]]:
         if arg == "--":
             index += 1
             break
-        if arg.startswith("--") or (arg.startswith("+") and len(arg) > 1):
+        if arg.startswith("--"):
             index += 1
             continue
-        if arg.startswith("-") and len(arg) > 1:
-            has_c = has_c or "c" in arg[1:]
-            has_s = has_s or "s" in arg[1:]
-            index += 1
+        if arg[:1] in ("-", "+") and len(arg) > 1:
+            letters = arg[1:]
+            if arg[0] == "-":
+                has_c = has_c or "c" in letters
+                has_s = has_s or "s" in letters
+            # `-eo pipefail`, `+euO extglob`: o and O take the next word, wherever they are in a group
+            index += 2 if ("o" in letters or "O" in letters) else 1
             continue
         break
     if index >= len(args):
@@ -1194,6 +1227,50 @@ def _conda_env_prefix(name: str, target: Target, state: Optional[_State] = None)
     return os.path.join(target.home or "~", ".conda", "envs", name)
 
 
+def _pip_arguments(args: List[str]) -> Tuple[Optional[str], List[str]]:
+    """pip's subcommand and its other arguments, with abbreviated long options written out.
+
+    An option before the subcommand that is no general option of pip (unknown, or a prefix of
+    several) may have taken a value: then the word after the first positional is tried too, so
+    that such an option never hides an ``install``.
+    """
+    general: List[str] = []
+    uncertain = False
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in ("-", "--") or not arg.startswith("-"):
+            break
+        if arg.startswith("--"):
+            name, equals, value = arg.partition("=")
+            name = _unabbreviate(name, PIP_GENERAL_LONG)
+            uncertain = uncertain or name not in PIP_GENERAL_LONG
+            general.append(name + equals + value)
+            if not equals and name in PIP_GENERAL_VALUE_OPTIONS and index + 1 < len(args):
+                index += 1
+                general.append(args[index])
+        else:
+            general.append(arg)  # -v, -q, -h, -V: pip's short general options take no value
+        index += 1
+    rest = args[index:]
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    if not rest:
+        return None, general
+    for position, word in enumerate(rest[: 2 if uncertain else 1]):
+        if word in PIP_MODIFY:
+            known = PIP_SUBCOMMAND_LONG[word]
+            after: List[str] = []
+            for arg in rest[position + 1 :]:
+                if "--" in after or not arg.startswith("--") or arg == "--":
+                    after.append(arg)  # positionals, short options, and everything after `--`
+                    continue
+                name, equals, value = arg.partition("=")
+                after.append(_unabbreviate(name, known) + equals + value)
+            return word, general + after
+    return rest[0], general + rest[1:]
+
+
 def _pip(
     tool: str,
     args: List[str],
@@ -1202,11 +1279,10 @@ def _pip(
     state: _State,
     command: _Command,
 ) -> List[Verdict]:
-    positionals, options, flags = _split_options(args, PIP_VALUE_OPTIONS, PIP_LONG_OPTIONS)
-    if not positionals or positionals[0] not in PIP_MODIFY:
+    action, args = _pip_arguments(args)
+    if action not in PIP_MODIFY:
         return []  # list, show, freeze, check, download, wheel, config, cache, ...
-    action = positionals[0]
-    specs = list(positionals[1:])
+    specs, options, flags = _split_options(args, PIP_VALUE_OPTIONS)
     for requirement in options.get("-r", []) + options.get("--requirement", []):
         specs.extend(_read_spec_file(requirement, target, state))
     specs.extend(options.get("-e", []) + options.get("--editable", []))
