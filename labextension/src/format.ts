@@ -6,6 +6,7 @@ import type {
   EnvStatus,
   IDriftChange,
   IEnvSummary,
+  IEnvUsage,
   IGitInfo,
   IInstallRequest,
   IKernelUsage,
@@ -220,6 +221,38 @@ export function launchesOf(usage: IUsage, env: string): IKernelUsage[] {
   return usage.launches
     .filter(l => l.env === env)
     .sort((a, b) => b.launches - a.launches);
+}
+
+/** An environment's row of `GET usage`, or null from a server that does not send them. */
+export function envUsageOf(usage: IUsage, env: string): IEnvUsage | null {
+  return usage.envs.find(e => e.env === env) ?? null;
+}
+
+/** How a kernel is named in usage: its kernelspec name while it exists, else its directory. */
+export function kernelLabel(launch: IKernelUsage): string {
+  return launch.kernelName ?? launch.kernel;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The environments not launched for `days` days (never launched included), in their order;
+ * all of them when `days` is null. A last use that does not parse is kept: it cannot be
+ * shown to be recent.
+ */
+export function unusedFor(
+  envs: readonly IEnvUsage[],
+  days: number | null,
+  now: number = Date.now()
+): IEnvUsage[] {
+  if (days === null) {
+    return [...envs];
+  }
+  const cutoff = now - days * DAY_MS;
+  return envs.filter(e => {
+    const last = e.lastUsed === null ? NaN : Date.parse(e.lastUsed);
+    return Number.isNaN(last) || last <= cutoff;
+  });
 }
 
 /** Intercepted install attempts in an environment, most attempted package first. */

@@ -239,7 +239,10 @@ export interface IRequestPatch {
 /** Launches of one kernel. */
 export interface IKernelUsage {
   readonly env: string;
+  /** The kernel's directory in the environment. */
   readonly kernel: string;
+  /** The kernelspec name it is listed under; null when that kernel no longer exists. */
+  readonly kernelName: string | null;
   readonly launches: number;
   readonly users: number;
   readonly lastUsed: string | null;
@@ -254,10 +257,23 @@ export interface IPackageAttempts {
   readonly lastAt: string | null;
 }
 
+/** Launches of one environment, all its kernels together. */
+export interface IEnvUsage {
+  readonly env: string;
+  /** False when the environment is no longer installed (it was launched before). */
+  readonly present: boolean;
+  readonly launches: number;
+  /** Distinct users over all the environment's kernels. */
+  readonly users: number;
+  readonly lastUsed: string | null;
+}
+
 /** `GET usage` (admins). */
 export interface IUsage {
   readonly launches: readonly IKernelUsage[];
   readonly attempts: readonly IPackageAttempts[];
+  /** Every environment, least recently used first (never launched first); empty from older servers. */
+  readonly envs: readonly IEnvUsage[];
 }
 
 /** `GET whoami`. */
@@ -548,6 +564,7 @@ export function parseUsage(raw: unknown): IUsage {
       return {
         env: str(v.env),
         kernel: str(v.kernel),
+        kernelName: optStr(v.kernel_name),
         launches: num(v.launches) ?? 0,
         users: num(v.users) ?? 0,
         lastUsed: optStr(v.last_used)
@@ -562,7 +579,19 @@ export function parseUsage(raw: unknown): IUsage {
         users: num(v.users) ?? 0,
         lastAt: optStr(v.last_at)
       };
-    })
+    }),
+    // The server's order is the point of this list: kept as sent. A row without a name cannot
+    // be shown or opened, so it is dropped.
+    envs: list(r.envs, e => {
+      const v = record(e);
+      return {
+        env: str(v.env),
+        present: v.present !== false,
+        launches: num(v.launches) ?? 0,
+        users: num(v.users) ?? 0,
+        lastUsed: optStr(v.last_used)
+      };
+    }).filter(e => e.env !== '')
   };
 }
 

@@ -72,6 +72,11 @@ def wait_restored(page: Page) -> None:
     """
     page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
     page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    # In a new workspace the main area is empty, and the file browser opens a Launcher there once it
+    # has listed the root folder, which may be seconds after `restored`; the Launcher takes the
+    # focus, from whatever the test is doing by then. Wait for it, and for its activation.
+    page.wait_for_function("() => !window.jupyterapp.shell.isEmpty('main')", timeout=60_000)
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 @dataclass

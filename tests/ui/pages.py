@@ -27,7 +27,7 @@ def sidebar(page: Page) -> Locator:
 
 
 def sidebar_tab(page: Page, name: str) -> Locator:
-    """Select a tab of the sidebar (Environments, Requests, Queue) and return its panel."""
+    """Select a tab of the sidebar (Environments, Requests, Queue, Usage) and return its panel."""
     panel = sidebar(page)
     panel.get_by_role("tab", name=name).click()
     tabpanel = panel.get_by_role("tabpanel")
@@ -62,6 +62,28 @@ def admin_queue(page: Page, show: str = "Open or approved") -> Locator:
     # The filter outlives a click on the tab it is already on: set it every time.
     queue.get_by_role("combobox", name="Show").select_option(label=show)
     return queue
+
+
+def usage_by_env(page: Page, not_used_for: str = "Any") -> Locator:
+    """The admin's Usage tab, filtered by "Not used for" (by its label); return its table's rows."""
+    usage = sidebar_tab(page, "Usage")
+    usage.get_by_role("combobox", name="Not used for").select_option(label=not_used_for)
+    return usage.get_by_role("table", name="Environments by last use").locator("tbody tr")
+
+
+def usage_row(page: Page, env: str) -> Locator:
+    """The row of ``env`` in the admin's Usage tab."""
+    return sidebar(page).locator(f".jp-envshare-UsageTable tr[data-env='{env}']")
+
+
+def usage_cells(row: Locator) -> Locator:
+    """The cells of a usage row after the environment's name: launches, users, last used."""
+    return row.locator("td")
+
+
+def stat(container: Locator, name: str) -> Locator:
+    """The value of a figure ("Launches", "Distinct users", "Last used") in a usage section."""
+    return container.locator(".jp-envshare-Stats > div").filter(has_text=name).locator("dd")
 
 
 def comment_box(card: Locator) -> Locator:

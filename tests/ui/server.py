@@ -112,6 +112,11 @@ class LabServer:
     log_path: Path
 
     @property
+    def spool_dir(self) -> Path:
+        """Where this server's kernels file their launch events (``c.EnvShare.spool_dir``)."""
+        return spool_dir_of(self.directory)
+
+    @property
     def url(self) -> str:
         """The server's base URL (ends with a slash)."""
         return f"http://127.0.0.1:{self.port}/"
@@ -152,6 +157,11 @@ class LabServer:
             self.process.wait(timeout=10)
 
 
+def spool_dir_of(directory: Path) -> Path:
+    """The event spool of the server started in ``directory``."""
+    return directory / "runtime" / "envshare"
+
+
 def start_lab(directory: Path, env_root: Path) -> LabServer:
     """Write the config and start ``jupyter lab`` in ``directory``; return once /api/status answers."""
     check_extension_built()
@@ -175,7 +185,7 @@ def start_lab(directory: Path, env_root: Path) -> LabServer:
             token=token,
             env_root=str(env_root),
             database_url=f"sqlite:///{directory / 'envshare.sqlite'}",
-            spool_dir=str(paths["runtime"] / "envshare"),
+            spool_dir=str(spool_dir_of(directory)),
             labextensions=str(labextensions),
             settings_dir=str(paths["settings"]),
             workspaces_dir=str(paths["workspaces"]),

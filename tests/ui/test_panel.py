@@ -3,13 +3,14 @@
 One story, in order: alice finds environments and filters them, reads an in-sync and a drifted
 environment, opens a notebook on a shared kernel, is stopped by the install guard and files a
 request from its advice, files another from the form (after a validation error); bob supports
-one and asks for the other again; an admin approves from the queue and copies the spec patch;
-alice sees the new status. Then the rest of a request's life, each step on a request of its
-own filed through the API (so it does not depend on the story): bob withdraws his open request
-(declining once, then confirming though alice supports it); the admin rejects one with a comment
-and marks an approved one done (Enter in the comment box deciding nothing), and reads why an
-action on an out-of-date card was refused. Every step saves a screenshot under test-artifacts/ui/,
-and the browser console must stay free of errors.
+one and asks for the other again; an admin approves from the queue and copies the spec patch,
+and reads usage: per kernel in an environment's detail, and every environment least recently
+used first (which alice, no admin, cannot); alice sees the new status. Then the rest of a
+request's life, each step on a request of its own filed through the API (so it does not depend
+on the story): bob withdraws his open request (declining once, then confirming though alice
+supports it); the admin rejects one with a comment and marks an approved one done (Enter in the
+comment box deciding nothing), and reads why an action on an out-of-date card was refused. Every
+step saves a screenshot under test-artifacts/ui/, and the browser console must stay free of errors.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from playwright.sync_api import Route, expect
+
+from jupyter_envshare.spool import append_event, make_event
 
 from .browser import Browser, Session, wait_restored
 from .conftest import artifacts
@@ -45,6 +50,10 @@ from .pages import (
     section,
     sidebar,
     sidebar_tab,
+    stat,
+    usage_by_env,
+    usage_cells,
+    usage_row,
     wait_kernel_idle,
     withdraw_dialog,
 )
@@ -54,6 +63,8 @@ from .site import DRIFTED, GIT_REMOTE, IN_SYNC, OVERLAY, UiSite
 pytestmark = pytest.mark.ui
 
 ENV_COUNT = 7  # activated, broken-json, gone, isis4.2.0, isis4.3.0, nokernel, rstats
+NEVER_LAUNCHED = ["activated", "broken-json", "gone", "nokernel", "rstats"]
+RETIRED = "isis4.1.0"  # launched before the last migration, no longer installed
 POLARS_REASON = "Reading Parquet files for the 2025 survey"
 ADMIN_COMMENT = "Added to the spec; the rebuilt env is published on Monday."
 PYARROW_REASON = "Arrow tables for the calibration pipeline"
@@ -148,6 +159,23 @@ def act_as(lab: LabServer, user: str, request_id: int, action: str, comment: str
     )
     assert isinstance(body, dict)
     return dict(body["request"])
+
+
+def kernel_name(lab: LabServer, env: str) -> str:
+    """The kernelspec name of an environment's (only) kernel, as the server lists it."""
+    detail = lab.api(f"envshare/api/envs/{env}", "admin")
+    assert isinstance(detail, dict)
+    return str(detail["kernels"][0]["name"])
+
+
+def spool_launch(lab: LabServer, env: str, days_ago: float) -> None:
+    """File a launch of ``env``'s python3 kernel ``days_ago`` days back, as the provisioner files
+    every launch: an event in the server's spool, which the server takes in when usage is asked for."""
+    at = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    event = make_event(
+        "launch", "alice", env=env, kernel="python3", time=at.isoformat(timespec="milliseconds")
+    )
+    append_event(str(lab.spool_dir), event)
 
 
 def changes(request: dict[str, Any]) -> list[tuple[str, str | None, str, str]]:
@@ -461,17 +489,117 @@ def test_admin_approves_from_the_queue(admin: Session, story: dict[str, Any]) ->
     assert_clean_console(admin)
 
 
-def test_admin_sees_usage(admin: Session) -> None:
+def test_admin_sees_usage(admin: Session, lab: LabServer) -> None:
     page = admin.page
     detail = open_env(page, IN_SYNC)
     usage = section(detail, "Usage (admins)")
     with admin.timed("usage loaded"):
         expect(usage.get_by_role("img", name=re.compile("Launches per kernel"))).to_be_visible()
-    expect(usage.locator(".jp-envshare-Stats")).to_contain_text("Launches")
+    # alice's notebook launched the kernel once; its bar is labelled with the kernelspec name
+    expect(stat(usage, "Launches")).to_have_text("1")
+    kernel = re.escape(kernel_name(lab, IN_SYNC))
+    expect(usage.get_by_role("img", name=re.compile(rf"{kernel}: 1 launches by 1 users"))).to_be_visible()
+    expect(usage.locator(".jp-envshare-Chart-label")).to_have_text(re.compile(rf"^{kernel}$"))
+    # and distinct users are counted over the environment, exactly (no lower bound)
+    expect(stat(usage, "Distinct users")).to_have_text("1")
     expect(usage.get_by_role("table", name="Packages users tried to install")).to_contain_text("polars")
     usage.scroll_into_view_if_needed()
     admin.shot("19-admin-usage")
     assert_clean_console(admin)
+
+
+def test_admin_sees_environments_by_last_use(admin: Session, alice: Session, lab: LabServer) -> None:
+    page = admin.page
+    # Given the drifted environment launched twice some weeks ago, and one launched long ago that
+    # the last migration retired (alice's notebook launched the in-sync one above)
+    spool_launch(lab, DRIFTED, days_ago=25)
+    spool_launch(lab, DRIFTED, days_ago=20)
+    spool_launch(lab, RETIRED, days_ago=200)
+
+    # When the admin opens the Usage view
+    with admin.timed("usage by environment loaded"):
+        rows = usage_by_env(page)
+        expect(rows).to_have_count(ENV_COUNT + 1)
+    # Then it says what it is for,
+    view = sidebar(page).get_by_role("tabpanel")
+    expect(view).to_contain_text("candidates to retire at the next migration")
+    expect(view).to_contain_text("8 environments, least recently used first")
+    # and lists every environment, never launched ones first, then the least recently used
+    order = [*NEVER_LAUNCHED, RETIRED, DRIFTED, IN_SYNC]
+    expect(rows.locator(".jp-envshare-UsageTable-name")).to_have_text(order)
+    body = lab.api("envshare/api/usage", "admin")
+    assert isinstance(body, dict)
+    assert [e["env"] for e in body["envs"]] == order
+    for env in NEVER_LAUNCHED:
+        expect(usage_cells(usage_row(page, env))).to_have_text(["0", "0", "never"])
+    # the launched ones with their launches, distinct users and last use
+    expect(usage_cells(usage_row(page, IN_SYNC))).to_have_text(
+        ["1", "1", re.compile("just now|minutes? ago")]
+    )
+    expect(usage_cells(usage_row(page, DRIFTED))).to_have_text(["2", "1", "20 days ago"])
+    # and the retired one marked as no longer installed, with nothing to open
+    retired = usage_row(page, RETIRED)
+    expect(retired).to_contain_text("Not installed")
+    expect(retired.get_by_role("button")).to_have_count(0)
+    expect(usage_cells(retired).nth(0)).to_have_text("1")
+    expect(usage_cells(retired).nth(2)).not_to_have_text("never")
+    # all in the width of the sidebar, which hides what overflows
+    fits = "el => el.scrollWidth <= el.clientWidth"
+    assert sidebar(page).evaluate(fits), "the usage table is wider than the sidebar"
+    admin.shot("42-usage-by-last-use")
+
+    # When the admin keeps those not used for 90 days
+    rows = usage_by_env(page, "90 days")
+    # Then the recently used ones are left out
+    idle = [*NEVER_LAUNCHED, RETIRED]
+    expect(rows.locator(".jp-envshare-UsageTable-name")).to_have_text(idle)
+    expect(view).to_contain_text("6 of 8 environments not used for 90 days")
+    admin.shot("43-usage-not-used-for-90-days")
+
+    # When the usage cannot be loaded (the request service answers 503, simulated in the browser:
+    # a TEST DOUBLE for an outage this machine cannot cause mid-test), the view says so and keeps
+    # the table it has
+    usage_api = re.compile(r".*/envshare/api/usage(\?.*)?$")
+    outage = {"code": 503, "message": "The request service is unavailable right now (database is down)."}
+    page.route(usage_api, lambda route: route.fulfill(status=503, json=outage))
+    try:
+        refresh(page)
+        alert = view.get_by_role("alert")
+        expect(alert).to_contain_text("Requests are unavailable right now; kernels keep working")
+    finally:
+        page.unroute(usage_api)
+    expect(rows.locator(".jp-envshare-UsageTable-name")).to_have_text(idle)
+    # and "Try again" loads it once the service is back
+    alert.get_by_role("button", name="Try again").click()
+    expect(alert).to_have_count(0)
+
+    # When the admin opens the drifted environment from the view, from the keyboard
+    usage_by_env(page)
+    usage_row(page, DRIFTED).get_by_role("button", name=f"Open {DRIFTED}").focus()
+    page.keyboard.press("Enter")
+    # Then its detail shows the same figures, its bar labelled with its kernelspec name
+    usage = section(detail_view(page, DRIFTED), "Usage (admins)")
+    expect(stat(usage, "Launches")).to_have_text("2")
+    expect(stat(usage, "Distinct users")).to_have_text("1")
+    kernel = re.escape(kernel_name(lab, DRIFTED))
+    expect(usage.get_by_role("img", name=re.compile(rf"{kernel}: 2 launches"))).to_be_visible()
+    usage.scroll_into_view_if_needed()
+    admin.shot("44-usage-detail-drifted")
+
+    # And alice, who is no admin, has no Usage view, and the server refuses her usage
+    panel = sidebar(alice.page)
+    expect(panel.get_by_role("tab")).to_have_text(["Environments", "Requests"])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        lab.api("envshare/api/usage", "alice")
+    error = refused.value
+    message = json.loads(error.read())["message"]
+    error.close()
+    assert error.code == 403
+    assert message == "Only admins can see usage."
+    # The only console error is Chromium's report of the simulated outage.
+    assert_clean_console(
+        admin, alice, expected=re.compile(r"Failed to load resource: .*503.*envshare/api/usage")
+    )
 
 
 def test_requester_sees_the_new_status(alice: Session, story: dict[str, Any]) -> None:
@@ -772,6 +900,9 @@ def test_dark_theme(alice: Session, admin: Session, lab: LabServer) -> None:
     act_on_request(request_card(queue, request_id), request_id, "Reject", XARRAY_COMMENT)
     expect(queue_outcome(queue)).to_contain_text(f"#{request_id} is now rejected.")
     admin.shot("28-dark-queue-outcome")
+    # The usage by environment, with the retired one marked
+    expect(usage_by_env(admin.page)).to_have_count(ENV_COUNT + 1)
+    admin.shot("29-dark-usage")
     page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
     expect(page.locator("body[data-jp-theme-light='true']")).to_have_count(1, timeout=30_000)
     assert_clean_console(alice, admin)

@@ -1,6 +1,6 @@
 /**
- * The "Shared environments" sidebar: environments, requests and (for admins) the queue, as
- * keyboard-navigable tabs.
+ * The "Shared environments" sidebar: environments, requests and (for admins) the queue and
+ * usage, as keyboard-navigable tabs.
  */
 import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -11,14 +11,16 @@ import { Busy, ErrorNotice, useSignal, When } from './common';
 import { EnvList } from './EnvList';
 import { RequestForm } from './RequestForm';
 import { MyRequests, OpenRequests } from './RequestLists';
+import { UsageOverview } from './UsageOverview';
 
 /** The sidebar's tabs. */
-export type SidebarTab = 'envs' | 'requests' | 'queue';
+export type SidebarTab = 'envs' | 'requests' | 'queue' | 'usage';
 
 const TAB_LABELS: Readonly<Record<SidebarTab, string>> = {
   envs: 'Environments',
   requests: 'Requests',
-  queue: 'Queue'
+  queue: 'Queue',
+  usage: 'Usage'
 };
 
 /** The sidebar's content. */
@@ -53,7 +55,7 @@ export function Sidebar(props: {
   }, [model]);
 
   const tabs: SidebarTab[] = model.isAdmin
-    ? ['envs', 'requests', 'queue']
+    ? ['envs', 'requests', 'queue', 'usage']
     : ['envs', 'requests'];
   const current = tabs.includes(tab) ? tab : 'envs';
   const openQueue =
@@ -178,6 +180,9 @@ export function Sidebar(props: {
           </>
         )}
         {current === 'queue' && <AdminQueue model={model} />}
+        {current === 'usage' && (
+          <UsageOverview model={model} onOpen={props.onOpenEnv} />
+        )}
       </div>
     </div>
   );

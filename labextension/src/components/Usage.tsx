@@ -4,7 +4,13 @@
  */
 import * as React from 'react';
 
-import { attemptsOf, latest, launchesOf } from '../format';
+import {
+  attemptsOf,
+  envUsageOf,
+  kernelLabel,
+  latest,
+  launchesOf
+} from '../format';
 import type { IKernelUsage } from '../models';
 import type { EnvShareModel } from '../state';
 import { Busy, ErrorNotice, useAsync, When } from './common';
@@ -32,8 +38,12 @@ export function UsageView(props: {
   const launches = launchesOf(usage.value, env);
   const attempts = attemptsOf(usage.value, env);
   const total = launches.reduce((sum, l) => sum + l.launches, 0);
-  // Users are counted per kernel by the server; the busiest kernel is a lower bound for the env.
-  const users = launches.reduce((most, l) => Math.max(most, l.users), 0);
+  const row = envUsageOf(usage.value, env);
+  // The server counts distinct users over all kernels; one that does not (no `envs`) counts
+  // them per kernel only, where the busiest kernel is a lower bound for the environment.
+  const users =
+    row?.users ?? launches.reduce((most, l) => Math.max(most, l.users), 0);
+  const usersExact = row !== null || launches.length <= 1;
   const lastUsed = latest(launches.map(l => l.lastUsed));
   return (
     <div className="jp-envshare-Usage">
@@ -44,9 +54,15 @@ export function UsageView(props: {
         </div>
         <div>
           <dt>Distinct users</dt>
-          <dd title="Per kernel; the busiest kernel is shown when there are several">
-            {launches.length > 1 ? `≥ ${String(users)}` : String(users)}
-          </dd>
+          {usersExact ? (
+            <dd title="Over all kernels of this environment">
+              {String(users)}
+            </dd>
+          ) : (
+            <dd title="Counted per kernel by this server: the busiest kernel is shown">
+              {`≥ ${String(users)}`}
+            </dd>
+          )}
         </div>
         <div>
           <dt>Last used</dt>
@@ -117,7 +133,7 @@ function LaunchChart(props: {
   const summary = launches
     .map(
       l =>
-        `${l.kernel}: ${String(l.launches)} launches by ${String(l.users)} users`
+        `${kernelLabel(l)}: ${String(l.launches)} launches by ${String(l.users)} users`
     )
     .join('; ');
   return (
@@ -133,8 +149,14 @@ function LaunchChart(props: {
         {launches.map((l, index) => {
           const y = index * (BAR_HEIGHT + GAP);
           const width = Math.max(2, (l.launches / max) * barSpace);
+          const label = kernelLabel(l);
           return (
             <g key={l.kernel}>
+              <title>
+                {l.kernelName === null
+                  ? `${l.kernel}: this kernel is no longer listed`
+                  : `${label} (kernel directory ${l.kernel})`}
+              </title>
               <text
                 className="jp-envshare-Chart-label"
                 x={LABEL_WIDTH - 6}
@@ -142,7 +164,7 @@ function LaunchChart(props: {
                 textAnchor="end"
                 dominantBaseline="central"
               >
-                {l.kernel.length > 30 ? `${l.kernel.slice(0, 29)}…` : l.kernel}
+                {label.length > 30 ? `${label.slice(0, 29)}…` : label}
               </text>
               <rect
                 className="jp-envshare-Chart-bar"
