@@ -441,31 +441,7 @@ class RequestStore:
             raise RequestNotFound(f"There is no request #{request_id}.")
         supporters = connection.execute(_SUPPORTERS_OF, {"request_id": request_id}).all()
         history = connection.execute(_HISTORY_OF, {"request_id": request_id}).all()
-        return InstallRequest(
-            id=found.id,
-            env=found.env,
-            specs=tuple(found.specs),
-            reason=found.reason,
-            requester=found.requester,
-            status=found.status,
-            admin_comment=found.admin_comment,
-            created_at=found.created_at,
-            updated_at=found.updated_at,
-            supporters=tuple(
-                Supporter(user=s.username, reason=s.reason, created_at=s.created_at) for s in supporters
-            ),
-            history=tuple(
-                RequestChange(
-                    actor=h.actor,
-                    from_status=h.from_status,
-                    to_status=h.to_status,
-                    comment=h.comment,
-                    at=h.at,
-                )
-                for h in history
-            ),
-            attempts=found.attempts or 0,
-        )
+        return _record(found, found.attempts, supporters, history)
 
     def _lock(self, session: Session, request_id: int) -> RequestRow:
         # Every change to a request locks its row first (PostgreSQL: FOR NO KEY UPDATE, which still lets
@@ -617,7 +593,14 @@ def _attempts_of_request() -> Any:
     )
 
 
-def _record(row: RequestRow, attempts: int | None) -> InstallRequest:
+def _record(
+    row: Any,
+    attempts: int | None,
+    supporters: Iterable[Any] | None = None,
+    history: Iterable[Any] | None = None,
+) -> InstallRequest:
+    """The record of a request row (an ORM object, or a plain row with its supporter and history
+    rows): anything with the columns' names as attributes."""
     return InstallRequest(
         id=row.id,
         env=row.env,
@@ -629,13 +612,14 @@ def _record(row: RequestRow, attempts: int | None) -> InstallRequest:
         created_at=row.created_at,
         updated_at=row.updated_at,
         supporters=tuple(
-            Supporter(user=s.user, reason=s.reason, created_at=s.created_at) for s in row.supporters
+            Supporter(user=s.user, reason=s.reason, created_at=s.created_at)
+            for s in (row.supporters if supporters is None else supporters)
         ),
         history=tuple(
             RequestChange(
                 actor=h.actor, from_status=h.from_status, to_status=h.to_status, comment=h.comment, at=h.at
             )
-            for h in row.history
+            for h in (row.history if history is None else history)
         ),
         attempts=attempts or 0,
     )
@@ -661,7 +645,7 @@ _REQUEST_BY_ID = select(*_REQUESTS.c, _ATTEMPTS_OF_REQUEST.label("attempts")).wh
     _REQUESTS.c.id == bindparam("request_id")
 )
 _SUPPORTERS_OF = (
-    select(_SUPPORTERS.c.username, _SUPPORTERS.c.reason, _SUPPORTERS.c.created_at)
+    select(_SUPPORTERS.c.username.label("user"), _SUPPORTERS.c.reason, _SUPPORTERS.c.created_at)
     .where(_SUPPORTERS.c.request_id == bindparam("request_id"))
     .order_by(_SUPPORTERS.c.created_at, _SUPPORTERS.c.id)
 )
