@@ -7,7 +7,14 @@ import * as React from 'react';
 import { sortByDemand } from '../format';
 import type { IInstallRequest, RequestAction, RequestStatus } from '../models';
 import type { EnvShareModel } from '../state';
-import { Busy, CopyButton, ErrorNotice, useAsync, useSignal } from './common';
+import {
+  Busy,
+  CopyButton,
+  ErrorNotice,
+  LabeledSelect,
+  useAsync,
+  useSignal
+} from './common';
 import { RequestCard } from './RequestCard';
 
 type QueueFilter = 'pending' | RequestStatus | 'all';
@@ -87,25 +94,13 @@ export function AdminQueue(props: {
 
   return (
     <div className="jp-envshare-Queue" ref={queueRef}>
-      <div className="jp-envshare-Filters">
-        <label className="jp-envshare-Label" htmlFor="jp-envshare-queue-filter">
-          Show
-        </label>
-        <select
-          id="jp-envshare-queue-filter"
-          className="jp-envshare-Select"
-          value={filter}
-          onChange={e => {
-            show(e.target.value as QueueFilter);
-          }}
-        >
-          {FILTERS.map(f => (
-            <option key={f.value} value={f.value}>
-              {f.label}
-            </option>
-          ))}
-        </select>
-      </div>
+      <LabeledSelect
+        id="jp-envshare-queue-filter"
+        label="Show"
+        value={filter}
+        options={FILTERS}
+        onChange={show}
+      />
       <div
         ref={outcomeRef}
         tabIndex={-1}

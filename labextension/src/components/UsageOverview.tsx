@@ -7,7 +7,14 @@ import * as React from 'react';
 import { unusedFor } from '../format';
 import type { IEnvUsage } from '../models';
 import type { EnvShareModel } from '../state';
-import { Busy, ErrorNotice, useAsync, useSignal, When } from './common';
+import {
+  Busy,
+  ErrorNotice,
+  LabeledSelect,
+  useAsync,
+  useSignal,
+  When
+} from './common';
 
 type Period = 'any' | '30' | '90' | '180';
 
@@ -48,25 +55,13 @@ export function UsageOverview(props: {
         Which environments are still used: those launched long ago or never are
         candidates to retire at the next migration.
       </p>
-      <div className="jp-envshare-Filters">
-        <label className="jp-envshare-Label" htmlFor="jp-envshare-usage-filter">
-          Not used for
-        </label>
-        <select
-          id="jp-envshare-usage-filter"
-          className="jp-envshare-Select"
-          value={period}
-          onChange={e => {
-            setPeriod(e.target.value as Period);
-          }}
-        >
-          {PERIODS.map(p => (
-            <option key={p.value} value={p.value}>
-              {p.label}
-            </option>
-          ))}
-        </select>
-      </div>
+      <LabeledSelect
+        id="jp-envshare-usage-filter"
+        label="Not used for"
+        value={period}
+        options={PERIODS}
+        onChange={setPeriod}
+      />
       <ErrorNotice
         error={usage.error}
         what="loading usage"

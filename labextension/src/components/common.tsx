@@ -285,3 +285,35 @@ export function FieldError(props: {
     </span>
   );
 }
+
+/** A labelled drop-down choosing one of `options` (the queue's and the usage view's filters). */
+export function LabeledSelect<T extends string>(props: {
+  id: string;
+  label: string;
+  value: T;
+  options: readonly { value: T; label: string }[];
+  onChange: (value: T) => void;
+}): React.ReactElement {
+  const { id, label, value, options, onChange } = props;
+  return (
+    <div className="jp-envshare-Filters">
+      <label className="jp-envshare-Label" htmlFor={id}>
+        {label}
+      </label>
+      <select
+        id={id}
+        className="jp-envshare-Select"
+        value={value}
+        onChange={e => {
+          onChange(e.target.value as T);
+        }}
+      >
+        {options.map(o => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
